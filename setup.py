@@ -1,0 +1,37 @@
+"""syncstorage: a Firefox Sync 1.0/1.1 ("Weave") storage and user server."""
+from setuptools import find_packages, setup
+
+setup(
+    name="syncstorage",
+    version="0.1.0",
+    description="Firefox Sync 1.0/1.1 storage server and User API",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["syncstorage", "syncstorage.*"])
+    + ["syncstorage.migrations", "syncstorage.migrations.storage", "syncstorage.migrations.users"],
+    # The Alembic tree lives at the top level (migrations/) but ships inside the
+    # package so that `syncstorage migrate` finds it however it was installed.
+    package_dir={"syncstorage.migrations": "migrations"},
+    package_data={"syncstorage.migrations": ["script.py.mako"]},
+    install_requires=[
+        "WebOb>=1.8,<2",
+        "Routes>=2.5,<3",
+        "SQLAlchemy>=2.0,<2.2",
+        "PyMySQL>=1.1,<2",
+        "alembic>=1.13,<2",
+        "gunicorn>=22,<28",
+        "PasteDeploy>=3,<4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "WebTest>=3,<4",
+            "aiosmtpd>=1.4,<2",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["syncstorage = syncstorage.cli:main"],
+        "paste.app_factory": ["main = syncstorage.app:paste_app_factory"],
+    },
+)

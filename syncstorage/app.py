@@ -1,0 +1,177 @@
+"""The WSGI application: the Routes map, dispatch and error handling.
+
+Order of checks for every request (spec §1.1): no matching path -> 404; path
+matches but not the method -> 405; then the handler, which authenticates
+(401) before it validates anything.  Every response carries X-Weave-Timestamp.
+A backend failure becomes 503 with Retry-After and X-Weave-Backoff; any other
+exception becomes 500 with a crash id that is also logged.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from routes import Mapper
+from webob import Request, Response
+
+from . import timestamps
+from .auth import Authenticator, VerifiedCredentials
+from .captcha import Captcha
+from .config import Settings, load_settings
+from .dbengine import BackendError, create_engine
+from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
+from .mailer import Mailer
+from .storage.base import Storage
+from .storage.sql import SQLStorage
+from .users.sql import User, UserDB
+from .views import ops, pages, storage as storage_views, users as user_views
+
+log = logging.getLogger("syncstorage")
+
+API = r"1\.0|1|1\.1"
+USER_API = r"1\.0|1"
+NAME = r"[A-Za-z0-9._-]+"
+
+# name, path template, {method: handler(app, call) -> Response}
+ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
+    ("heartbeat", "/__heartbeat__", {"GET": ops.heartbeat}),
+    ("info_collections", "/{api}/{username}/info/collections", {"GET": storage_views.info_collections}),
+    ("info_counts", "/{api}/{username}/info/collection_counts", {"GET": storage_views.info_collection_counts}),
+    ("info_quota", "/{api}/{username}/info/quota", {"GET": storage_views.info_quota}),
+    ("info_usage", "/{api}/{username}/info/collection_usage", {"GET": storage_views.info_collection_usage}),
+    ("storage", "/{api}/{username}/storage", {"DELETE": storage_views.delete_storage}),
+    ("collection", "/{api}/{username}/storage/{collection}", {
+        "GET": storage_views.get_collection, "POST": storage_views.post_collection,
+        "PUT": storage_views.post_collection, "DELETE": storage_views.delete_collection}),
+    ("item", "/{api}/{username}/storage/{collection}/{item}", {
+        "GET": storage_views.get_item, "PUT": storage_views.put_item, "DELETE": storage_views.delete_item}),
+    ("user", "/user/{uapi}/{username}", {
+        "GET": user_views.user_exists, "PUT": user_views.create_user, "DELETE": user_views.delete_user}),
+    ("user_node", "/user/{uapi}/{username}/node/weave", {"GET": user_views.node}),
+    ("user_reset", "/user/{uapi}/{username}/password_reset", {
+        "GET": user_views.request_password_reset, "DELETE": user_views.clear_password_reset}),
+    ("user_password", "/user/{uapi}/{username}/password", {"POST": user_views.change_password}),
+    ("user_email", "/user/{uapi}/{username}/email", {"POST": user_views.change_email}),
+    ("captcha_html", "/misc/{uapi}/captcha_html", {"GET": pages.captcha_html, "POST": pages.captcha_html}),
+    ("reset_page", "/weave-password-reset", {"GET": pages.reset_form, "POST": pages.reset_submit}),
+)
+
+REQUIREMENTS = {"api": API, "uapi": USER_API, "username": NAME, "collection": NAME, "item": r"[^/]+"}
+
+
+def build_mapper() -> Mapper:
+    mapper = Mapper(explicit=True)
+    mapper.minimization = False
+    for name, path, _methods in ROUTES:
+        mapper.connect(name, path, requirements=REQUIREMENTS, route=name)
+    return mapper
+
+
+@dataclass
+class Call:
+    """One request in flight: the WebOb request, its server time (centiseconds,
+    raised by a write that needed a later timestamp), the route's values and,
+    once authenticated, the user."""
+
+    req: Request
+    ts: int
+    match: dict[str, str]
+    route: str = ""
+    user: User | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SyncApp:
+    """The Sync server as one WSGI callable; dependencies are passed in."""
+
+    def __init__(self, settings: Settings, storage: Storage, userdb: UserDB, *, mailer: Mailer | None = None,
+                 captcha: Captcha | None = None, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.storage = storage
+        self.userdb = userdb
+        self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size))
+        self.mailer = mailer or Mailer(settings.smtp)
+        self.captcha = captcha or Captcha(settings.users)
+        self.clock = clock
+        self.mapper = build_mapper()
+        self.handlers = {name: methods for name, _path, methods in ROUTES}
+
+    def __call__(self, environ: dict[str, Any], start_response):
+        req = Request(environ)
+        call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
+        try:
+            response = self.dispatch(call)
+        except HTTPError as error:
+            response = error.response()
+        except BackendError as error:
+            crash_id = uuid.uuid4().hex
+            log.error("backend unavailable (crash id %s) on %s %s: %s", crash_id, req.method, req.path, error)
+            response = ServiceUnavailable(f"server issue: backend unavailable (crash id {crash_id})",
+                                          self.settings.storage.retry_after).response()
+        except Exception:
+            crash_id = uuid.uuid4().hex
+            log.exception("unexpected error (crash id %s) on %s %s", crash_id, req.method, req.path)
+            response = InternalError(crash_id).response()
+        response.headers.update(call.headers)
+        response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
+        return response(environ, start_response)
+
+    def dispatch(self, call: Call) -> Response:
+        req = call.req
+        try:
+            path = req.path_info
+        except UnicodeDecodeError:
+            raise NotFound("path is not UTF-8") from None
+        path = path.rstrip("/") or "/"
+        match = self.mapper.match(path)
+        if match is None:
+            raise NotFound()
+        call.route = match.pop("route")
+        call.match = match
+        methods = self.handlers[call.route]
+        handler = methods.get(req.method)
+        if handler is None:
+            raise MethodNotAllowed(methods)
+        return handler(self, call)
+
+    def authenticate(self, call: Call) -> User:
+        """The user named in the URL, proven by the request's Basic credentials."""
+        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), call.match["username"])
+        return call.user
+
+
+def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
+    """Build the application from settings; ``deps`` replace the parts built from them."""
+    settings = settings or load_settings()
+    engines = Engines(settings)
+    if "storage" not in deps:
+        deps["storage"] = SQLStorage(engines.get(settings.storage.sqluri))
+    if "userdb" not in deps:
+        deps["userdb"] = UserDB(engines.get(settings.users.sqluri))
+    return SyncApp(settings, **deps)
+
+
+class Engines:
+    """One engine (and pool) per database URL, shared when storage and users coincide."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._engines: dict[str, Any] = {}
+
+    def get(self, url: str):
+        if url not in self._engines:
+            s = self.settings.storage
+            self._engines[url] = create_engine(url, pool_size=s.pool_size, max_overflow=s.pool_max_overflow,
+                                               pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout)
+        return self._engines[url]
+
+
+def paste_app_factory(global_conf: dict, **local_conf: Any) -> SyncApp:
+    """PasteDeploy entry point (``use = egg:syncstorage``): settings from the same ini file."""
+    from .logs import configure_logging
+
+    configure_logging()
+    return make_app(load_settings(global_conf.get("__file__")))

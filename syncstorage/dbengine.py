@@ -1,0 +1,107 @@
+"""SQLAlchemy engines for SQLite and MySQL/MariaDB, and backend-error classification.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``; transactions are begun
+explicitly so that write transactions can take the write lock up front
+(``BEGIN IMMEDIATE``) instead of failing when they upgrade from a read.
+MySQL uses READ COMMITTED (row locks without gap locks for our access paths)
+and a bounded pool.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+WRITE = "syncstorage_write"  # execution option: this transaction will write
+
+# MySQL error codes worth one retry of the whole transaction.
+DEADLOCK_CODES = {1205, 1213}
+
+
+class BackendError(Exception):
+    """The database could not be used (down, timed out, pool exhausted)."""
+
+
+def is_sqlite(engine: sa.engine.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_timeout: float = 5.0,
+                  sqlite_busy_timeout: float = 10.0) -> sa.engine.Engine:
+    sa_url = sa.engine.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            sa_url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
+            pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
+            poolclass=sa.pool.QueuePool)
+        _prepare_sqlite(engine)
+        return engine
+    if sa_url.get_backend_name() in ("mysql", "mariadb"):
+        query = dict(sa_url.query)
+        query.setdefault("charset", "utf8mb4")
+        sa_url = sa_url.set(query=query)
+        return sa.create_engine(
+            sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
+            pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED",
+            connect_args={"connect_timeout": 5, "read_timeout": 60, "write_timeout": 60})
+    raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
+
+
+def _prepare_sqlite(engine: sa.engine.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
+def is_deadlock(error: exc.DBAPIError) -> bool:
+    orig = getattr(error, "orig", None)
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in DEADLOCK_CODES
+
+
+def is_backend_failure(error: Exception) -> bool:
+    """True for errors that mean "the database is unavailable", not "the query is wrong"."""
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
+        return True
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def run_in_transaction(engine: sa.engine.Engine, work, write: bool = False):
+    """``work(conn)`` inside one transaction; returns its result.
+
+    Write transactions are retried once after a deadlock, a lock timeout or a
+    duplicate key.
+    Unavailability (connection refused, lost, pool exhausted) becomes
+    BackendError; IntegrityError is left to the caller to interpret.
+    """
+    attempts = 2 if write else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    return work(conn)
+        except exc.DBAPIError as error:
+            # A duplicate key in a write usually means a concurrent transaction
+            # created the row we were about to create (a locking read of a
+            # missing row locks nothing under READ COMMITTED): the retry finds
+            # and locks it.  A genuine conflict fails again and propagates.
+            if attempt < attempts and (is_deadlock(error) or isinstance(error, exc.IntegrityError)):
+                continue
+            if isinstance(error, exc.IntegrityError):
+                raise
+            if is_backend_failure(error):
+                raise BackendError(str(error.orig if error.orig is not None else error)) from error
+            raise
+        except exc.TimeoutError as error:  # pool exhausted
+            raise BackendError(f"no database connection available: {error}") from error
+    raise AssertionError("unreachable")

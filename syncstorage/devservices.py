@@ -1,0 +1,164 @@
+"""Throwaway MariaDB and memcached servers on loopback, for tests and benchmarks.
+
+Each server runs from the installed binaries with its own data directory in a
+temporary folder and its own port, and is stopped (and its folder removed) by
+:meth:`stop`.  Nothing here touches a system-wide service.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pymysql
+
+
+class ServiceUnavailable(RuntimeError):
+    """The binaries for a service are not installed."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _find(*names: str) -> str | None:
+    for name in names:
+        for folder in (None, "/usr/sbin", "/usr/local/sbin", "/usr/bin"):
+            found = shutil.which(name, path=folder) if folder else shutil.which(name)
+            if found:
+                return found
+    return None
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll ``predicate`` until it returns a true value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # the service is still starting
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}: {last_error}")
+
+
+class MariaDB:
+    """A private mysqld with a ``sync`` account that may create databases."""
+
+    USER, PASSWORD = "sync", "sync-test-password"
+
+    def __init__(self, port: int | None = None, basedir: str | None = None):
+        self.mysqld = _find("mariadbd", "mysqld")
+        self.install_db = _find("mariadb-install-db", "mysql_install_db")
+        if not self.mysqld or not self.install_db:
+            raise ServiceUnavailable("MariaDB is not installed (apt-get install mariadb-server)")
+        self.port = port or free_port()
+        self._own_dir = basedir is None
+        self.basedir = Path(basedir or tempfile.mkdtemp(prefix="syncstorage-mariadb-"))
+        self.datadir = self.basedir / "data"
+        self.socket = str(self.basedir / "mysqld.sock")
+        self.process: subprocess.Popen | None = None
+
+    def _as_root_args(self) -> list[str]:
+        return ["--user=root"] if os.geteuid() == 0 else []
+
+    def start(self, timeout: float = 90) -> "MariaDB":
+        if not (self.datadir / "mysql").exists():
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
+                            "--auth-root-authentication-method=socket", "--skip-test-db",
+                            *self._as_root_args()],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = open(self.basedir / "mysqld.log", "ab")
+        self.process = subprocess.Popen(
+            [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.basedir / 'mysqld.pid'}",
+             "--skip-log-bin", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
+             "--max-connections=500", "--character-set-server=utf8mb4", *self._as_root_args()],
+            stdout=log, stderr=log, start_new_session=True)
+        wait_for(lambda: self._root_connection().close() or True, timeout, what="MariaDB to accept connections")
+        with self._root_connection() as conn, conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER IF NOT EXISTS '{self.USER}'@'{host}' IDENTIFIED BY '{self.PASSWORD}'")
+                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{self.USER}'@'{host}'")
+        return self
+
+    def _root_connection(self):
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"mysqld exited with {self.process.returncode}; see {self.basedir / 'mysqld.log'}")
+        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
+
+    def url(self, database: str) -> str:
+        return f"mysql+pymysql://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create (or recreate, empty) database ``name``; return its SQLAlchemy URL."""
+        with self._root_connection() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        return self.url(name)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang as with a stuck database."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self, remove: bool = True) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if remove and self._own_dir:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+
+
+class Memcached:
+    """A private memcached on loopback."""
+
+    def __init__(self, port: int | None = None, memory_mb: int = 64):
+        self.binary = _find("memcached")
+        if not self.binary:
+            raise ServiceUnavailable("memcached is not installed (apt-get install memcached)")
+        self.port = port or free_port()
+        self.memory_mb = memory_mb
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "Memcached":
+        user = ["-u", "root"] if os.geteuid() == 0 else []
+        self.process = subprocess.Popen(
+            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", str(self.memory_mb), *user],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self._answers, timeout, what="memcached to accept connections")
+        return self
+
+    def _answers(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            sock.sendall(b"version\r\n")
+            return sock.recv(64).startswith(b"VERSION")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None

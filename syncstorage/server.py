@@ -1,0 +1,40 @@
+"""``syncstorage serve``: the application under gunicorn with gthread workers."""
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Settings
+
+
+class SyncServer(BaseApplication):
+    def __init__(self, settings: Settings, config_path: str | None = None):
+        self.settings = settings
+        self.config_path = config_path
+        super().__init__()
+
+    def load_config(self):
+        s = self.settings.server
+        options = {
+            "bind": f"{s.host}:{s.port}",
+            "workers": s.workers,
+            "worker_class": "gthread",
+            "threads": s.threads,
+            "timeout": s.timeout,
+            "graceful_timeout": 30,
+            "keepalive": 5,
+            "accesslog": "-",
+            "errorlog": "-",
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .app import make_app
+        from .logs import configure_logging
+
+        configure_logging()
+        return make_app(self.settings)
+
+
+def serve(settings: Settings, config_path: str | None = None) -> None:
+    SyncServer(settings, config_path).run()

@@ -1,0 +1,394 @@
+"""SQL record store (SQLAlchemy Core) for SQLite and MySQL/MariaDB.
+
+Every write is one transaction that first locks the (user, collection) row of
+``user_collections`` (``SELECT ... FOR UPDATE`` on MySQL, ``BEGIN IMMEDIATE``
+on SQLite), checks X-If-Unmodified-Since under that lock, writes the records
+with one multi-row upsert and keeps ``user_collections`` exact.  Deadlocks and
+lock timeouts are retried once; database unavailability becomes BackendError.
+
+Expired records (see schema.py on ``min_ttl``): a write to a collection whose
+``min_ttl`` has passed first deletes its expired rows and recounts, so that
+afterwards every row of the collection is live and count/bytes deltas are exact.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Sequence, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam, exc, func
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from ..dbengine import BackendError, is_sqlite, run_in_transaction
+from ..wbo import WBO, MAX_ID_BYTES
+from .base import CollectionChanged, ItemQuery, Storage, StorageConflict, WriteResult
+from .schema import NO_EXPIRY, StorageSchema
+
+T = TypeVar("T")
+
+# Rows deleted per statement when a delete selects ids first (limit + sort).
+DELETE_CHUNK = 500
+
+
+def read_shard_count(engine: sa.engine.Engine) -> int:
+    """The shard count recorded by the migration; BackendError if unreadable."""
+    table = StorageSchema(1).settings
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(sa.select(table.c.value).where(table.c.name == "shards")).scalar()
+    except exc.DBAPIError as error:
+        raise BackendError(f"cannot read the storage schema (was `syncstorage migrate` run?): {error}") from error
+    if value is None:
+        raise BackendError("storage database has no recorded shard count; run `syncstorage migrate`")
+    return int(value)
+
+
+class SQLStorage(Storage):
+    """Records in ``wbo{userid % shards}`` with per-collection totals in ``user_collections``."""
+
+    def __init__(self, engine: sa.engine.Engine, shards: int | None = None):
+        self.engine = engine
+        self.shards = read_shard_count(engine) if shards is None else shards
+        self.schema = StorageSchema(self.shards)
+        self._mysql = not is_sqlite(engine)
+        self._ids: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+        self._ids_lock = threading.Lock()
+        self._build_statements()
+
+    # -- prebuilt statements -------------------------------------------------
+    def _build_statements(self) -> None:
+        uc = self.schema.user_collections
+        key = (uc.c.userid == bindparam("uid")) & (uc.c.collectionid == bindparam("cid"))
+        self._uc_lock = sa.select(uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl).where(key).with_for_update()
+        self._uc_lock_user = sa.select(uc.c.collectionid).where(uc.c.userid == bindparam("uid")).with_for_update()
+        self._uc_read = sa.select(uc.c.collectionid, uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl).where(
+            uc.c.userid == bindparam("uid"))
+        self._uc_modified = sa.select(uc.c.modified).where(key)
+        self._uc_insert = uc.insert()
+        self._uc_update = uc.update().where(key).values(
+            modified=bindparam("modified"), count=bindparam("count"), bytes=bindparam("bytes"),
+            min_ttl=bindparam("min_ttl"))
+        self._uc_delete = uc.delete().where(key)
+        self._uc_delete_user = uc.delete().where(uc.c.userid == bindparam("uid"))
+        self._upsert = [self._build_upsert(t) for t in self.schema.wbo]
+
+    def _build_upsert(self, table: sa.Table):
+        replaced = ("sortindex", "modified", "payload", "payload_size", "ttl", "parentid", "predecessorid")
+        if self._mysql:
+            stmt = mysql_dialect.insert(table)
+            return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in replaced})
+        stmt = sqlite_dialect.insert(table)
+        return stmt.on_conflict_do_update(index_elements=["userid", "collectionid", "id"],
+                                          set_={c: stmt.excluded[c] for c in replaced})
+
+    # -- transactions ----------------------------------------------------------
+    def _run(self, work: Callable[[sa.Connection], T], write: bool = False) -> T:
+        try:
+            return run_in_transaction(self.engine, work, write)
+        except exc.IntegrityError as error:
+            raise StorageConflict(str(error.orig)) from error
+
+    # -- collection names --------------------------------------------------------
+    def _collection_id(self, name: str, create: bool) -> int | None:
+        """The id of a collection name; with ``create``, allocate it if needed.
+
+        Allocation commits on its own (insert-if-absent, then read), so a cached
+        id always names a committed row even if the caller's write rolls back.
+        """
+        cid = self._ids.get(name)
+        if cid is not None:
+            return cid
+        table = self.schema.collections
+        select = sa.select(table.c.collectionid).where(table.c.name == name)
+
+        def lookup(conn):
+            found = conn.execute(select).scalar()
+            if found is None and create:
+                conn.execute(self._insert_ignore(table).values(name=name))
+                found = conn.execute(select).scalar()
+            return found
+
+        cid = self._run(lookup, write=create)
+        if cid is not None:
+            with self._ids_lock:
+                self._ids[name] = cid
+                self._names[cid] = name
+        return cid
+
+    def _insert_ignore(self, table: sa.Table):
+        if self._mysql:
+            return table.insert().prefix_with("IGNORE")
+        return sqlite_dialect.insert(table).on_conflict_do_nothing()
+
+    def _collection_names(self, conn: sa.Connection, cids) -> dict[int, str]:
+        missing = [cid for cid in cids if cid not in self._names]
+        if missing:
+            table = self.schema.collections
+            rows = conn.execute(sa.select(table.c.collectionid, table.c.name).where(table.c.collectionid.in_(missing)))
+            with self._ids_lock:
+                for cid, name in rows:
+                    self._names[cid] = name
+                    self._ids[name] = cid
+        return {cid: self._names[cid] for cid in cids}
+
+    # -- info/* ------------------------------------------------------------------
+    def get_collection_timestamps(self, userid: int) -> dict[str, int]:
+        def work(conn):
+            rows = conn.execute(self._uc_read, {"uid": userid}).all()
+            names = self._collection_names(conn, [r.collectionid for r in rows])
+            return {names[r.collectionid]: r.modified for r in rows}
+        return self._run(work)
+
+    def _live_stats(self, userid: int, ts: int) -> dict[str, tuple[int, int]]:
+        """{collection: (live count, live bytes)}, recounting where rows may have expired."""
+        now = ts // 100
+        table = self.schema.wbo_for(userid)
+
+        def work(conn):
+            rows = conn.execute(self._uc_read, {"uid": userid}).all()
+            names = self._collection_names(conn, [r.collectionid for r in rows])
+            stats = {}
+            for row in rows:
+                count, size = row.count, row.bytes
+                if row.min_ttl <= now:
+                    count, size = conn.execute(
+                        sa.select(func.count(), func.coalesce(func.sum(table.c.payload_size), 0)).where(
+                            table.c.userid == userid, table.c.collectionid == row.collectionid,
+                            table.c.ttl > now)).one()
+                if count:
+                    stats[names[row.collectionid]] = (int(count), int(size))
+            return stats
+        return self._run(work)
+
+    def get_collection_counts(self, userid: int, ts: int) -> dict[str, int]:
+        return {name: count for name, (count, _) in self._live_stats(userid, ts).items()}
+
+    def get_collection_usage(self, userid: int, ts: int) -> dict[str, int]:
+        return {name: size for name, (_, size) in self._live_stats(userid, ts).items()}
+
+    def get_total_size(self, userid: int, ts: int) -> int:
+        return sum(size for _, size in self._live_stats(userid, ts).values())
+
+    def get_collection_timestamp(self, userid: int, collection: str) -> int | None:
+        cid = self._collection_id(collection, create=False)
+        if cid is None:
+            return None
+        return self._run(lambda conn: conn.execute(self._uc_modified, {"uid": userid, "cid": cid}).scalar())
+
+    # -- reads ---------------------------------------------------------------------
+    def _conditions(self, table: sa.Table, userid: int, cid: int, query: ItemQuery) -> list | None:
+        """WHERE terms for ``query``; None when it can match nothing."""
+        c = table.c
+        terms = [c.userid == userid, c.collectionid == cid]
+        if query.ids is not None:
+            ids = [i for i in query.ids if 0 < len(i.encode("utf-8")) <= MAX_ID_BYTES]
+            if not ids:
+                return None
+            terms.append(c.id.in_(ids))
+        if query.parentid is not None:
+            terms.append(c.parentid == query.parentid)
+        if query.predecessorid is not None:
+            terms.append(c.predecessorid == query.predecessorid)
+        if query.older is not None:
+            terms.append(c.modified < query.older)
+        if query.newer is not None:
+            terms.append(c.modified > query.newer)
+        if query.index_above is not None:
+            terms.append(c.sortindex > query.index_above)
+        if query.index_below is not None:
+            terms.append(c.sortindex < query.index_below)
+        return terms
+
+    @staticmethod
+    def _order(table: sa.Table, sort: str | None) -> list:
+        c = table.c
+        if sort == "oldest":
+            return [c.modified.asc(), c.id.asc()]
+        if sort == "newest":
+            return [c.modified.desc(), c.id.asc()]
+        if sort == "index":
+            # DESC puts NULL sortindex last on both SQLite and MySQL.
+            return [c.sortindex.desc(), c.id.asc()]
+        return []
+
+    def _select(self, table, columns, terms, query: ItemQuery, ts: int):
+        stmt = sa.select(*columns).where(*terms, table.c.ttl > ts // 100).order_by(*self._order(table, query.sort))
+        if query.limit is not None and query.limit > 0:
+            stmt = stmt.limit(query.limit)
+            if query.offset is not None and query.offset > 0:
+                stmt = stmt.offset(query.offset)
+        return stmt
+
+    def _record_columns(self, table: sa.Table) -> list:
+        c = table.c
+        return [c.id, c.modified, c.payload, c.sortindex, c.parentid, c.predecessorid]
+
+    def get_items(self, userid: int, collection: str, query: ItemQuery, ts: int, full: bool) -> list:
+        cid = self._collection_id(collection, create=False)
+        table = self.schema.wbo_for(userid)
+        terms = None if cid is None else self._conditions(table, userid, cid, query)
+        if terms is None:
+            return []
+        columns = self._record_columns(table) if full else [table.c.id]
+        stmt = self._select(table, columns, terms, query, ts)
+
+        def work(conn):
+            result = conn.execute(stmt)
+            return result.all() if full else result.scalars().all()
+        return self._run(work)
+
+    def get_item(self, userid: int, collection: str, item_id: str, ts: int):
+        items = self.get_items(userid, collection, ItemQuery(ids=[item_id]), ts, full=True)
+        return items[0] if items else None
+
+    # -- writes --------------------------------------------------------------------
+    def _lock(self, conn, userid: int, cid: int):
+        return conn.execute(self._uc_lock, {"uid": userid, "cid": cid}).one_or_none()
+
+    def _recount(self, conn, table, userid: int, cid: int):
+        """Recompute the collection's totals from its rows; return them, or None if empty."""
+        c = table.c
+        count, size, min_ttl, modified = conn.execute(
+            sa.select(func.count(), func.coalesce(func.sum(c.payload_size), 0), func.min(c.ttl),
+                      func.max(c.modified)).where(c.userid == userid, c.collectionid == cid)).one()
+        key = {"uid": userid, "cid": cid}
+        if not count:
+            conn.execute(self._uc_delete, key)
+            return None
+        totals = {"modified": modified, "count": count, "bytes": size, "min_ttl": min_ttl}
+        conn.execute(self._uc_update, {**key, **totals})
+        return conn.execute(self._uc_lock, key).one()
+
+    def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None):
+        """Lock the collection, check the precondition, purge expired rows; return its totals."""
+        state = self._lock(conn, userid, cid)
+        if state is None:
+            return None
+        if if_unmodified_since is not None and state.modified > if_unmodified_since:
+            raise CollectionChanged()
+        now = ts // 100
+        if state.min_ttl <= now:
+            c = table.c
+            conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
+            state = self._recount(conn, table, userid, cid)
+        return state
+
+    def set_items(self, userid: int, collection: str, items: Sequence[WBO], ts: int,
+                  if_unmodified_since: int | None = None) -> WriteResult:
+        latest = {item.id: item for item in items}  # later duplicates win
+        if not latest:
+            return WriteResult(ts)
+        cid = self._collection_id(collection, create=True)
+        table = self.schema.wbo_for(userid)
+        upsert = self._upsert[self.schema.wbo.index(table)]
+        now = ts // 100
+        c = table.c
+
+        def work(conn):
+            state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since)
+            modified = ts if state is None else max(ts, state.modified + 1)
+            existing = dict(conn.execute(sa.select(c.id, c.payload_size).where(
+                c.userid == userid, c.collectionid == cid, c.id.in_(list(latest)))).all())
+            count = state.count if state else 0
+            size = state.bytes if state else 0
+            min_ttl = state.min_ttl if state else NO_EXPIRY
+            rows, missing = [], []
+            for item in latest.values():
+                expiry = NO_EXPIRY if item.ttl is None else now + item.ttl
+                if item.payload is None:
+                    if item.id not in existing:
+                        missing.append(item.id)
+                        continue
+                    changes = item.given_metadata()
+                    if "ttl" in changes:
+                        changes["ttl"] = expiry
+                        min_ttl = min(min_ttl, expiry)
+                    conn.execute(table.update().where(
+                        c.userid == userid, c.collectionid == cid, c.id == item.id).values(**changes))
+                    continue
+                new_size = item.payload_size
+                if item.id in existing:
+                    size += new_size - existing[item.id]
+                else:
+                    count, size = count + 1, size + new_size
+                min_ttl = min(min_ttl, expiry)
+                rows.append({"userid": userid, "collectionid": cid, "id": item.id, "sortindex": item.sortindex,
+                             "modified": modified, "payload": item.payload, "payload_size": new_size,
+                             "ttl": expiry, "parentid": item.parentid, "predecessorid": item.predecessorid})
+            if rows:
+                conn.execute(upsert, rows)
+            if state is None and rows:
+                conn.execute(self._uc_insert, {"userid": userid, "collectionid": cid, "modified": modified,
+                                               "count": count, "bytes": size, "min_ttl": min_ttl})
+            elif state is not None and (rows or min_ttl != state.min_ttl):
+                conn.execute(self._uc_update, {"uid": userid, "cid": cid,
+                                               "modified": modified if rows else state.modified,
+                                               "count": count, "bytes": size, "min_ttl": min_ttl})
+            return WriteResult(modified if rows else ts, missing)
+
+        return self._run(work, write=True)
+
+    def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
+                     if_unmodified_since: int | None = None) -> None:
+        cid = self._collection_id(collection, create=False)
+        if cid is None:
+            return
+        table = self.schema.wbo_for(userid)
+        c = table.c
+        terms = self._conditions(table, userid, cid, query)
+
+        def work(conn):
+            state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since)
+            if state is None or terms is None:
+                return
+            if query.selects_all:
+                conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid))
+                conn.execute(self._uc_delete, {"uid": userid, "cid": cid})
+                return
+            if query.limit is not None and query.limit > 0:
+                ids = conn.execute(self._select(table, [c.id], terms, query, ts)).scalars().all()
+                for start in range(0, len(ids), DELETE_CHUNK):
+                    conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid,
+                                                      c.id.in_(ids[start:start + DELETE_CHUNK])))
+            else:
+                conn.execute(table.delete().where(*terms))
+            self._recount(conn, table, userid, cid)
+
+        self._run(work, write=True)
+
+    def delete_storage(self, userid: int) -> None:
+        table = self.schema.wbo_for(userid)
+
+        def work(conn):
+            conn.execute(self._uc_lock_user, {"uid": userid}).all()
+            conn.execute(table.delete().where(table.c.userid == userid))
+            conn.execute(self._uc_delete_user, {"uid": userid})
+
+        self._run(work, write=True)
+
+    # -- maintenance -----------------------------------------------------------------
+    def purge_expired(self, ts: int, max_rows: int) -> int:
+        """Purge collection by collection, each in its own short write transaction."""
+        now = ts // 100
+        purged = 0
+        for table in self.schema.wbo:
+            c = table.c
+            pairs = self._run(lambda conn: conn.execute(
+                sa.select(c.userid, c.collectionid).where(c.ttl <= now).distinct().limit(max(1, max_rows))).all())
+            for userid, cid in pairs:
+                def work(conn, userid=userid, cid=cid):
+                    state = self._lock(conn, userid, cid)
+                    result = conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid,
+                                                               c.ttl <= now))
+                    if state is not None:
+                        self._recount(conn, table, userid, cid)
+                    return result.rowcount
+                purged += self._run(work, write=True)
+                if purged >= max_rows:
+                    return purged
+        return purged
+
+    def check(self) -> None:
+        self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())

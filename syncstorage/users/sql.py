@@ -1,0 +1,113 @@
+"""The user database: accounts, password hashes, reset codes.
+
+Tables are created by the ``users`` Alembic history (migrations/users/).
+Reads and writes are single statements or short transactions; unavailability
+raises BackendError like the storage backend.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam, exc
+from sqlalchemy.dialects import mysql
+
+from ..dbengine import BackendError, run_in_transaction
+
+__all__ = ["BackendError", "User", "UserExists", "UserDB", "users_table"]
+
+ACTIVE = 1
+
+
+class UserExists(Exception):
+    """An account with that user name already exists."""
+
+
+@dataclass(frozen=True)
+class User:
+    userid: int
+    username: str
+    email: str | None
+    password_hash: str
+    status: int
+    reset_code_hash: str | None = None
+    reset_expires: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+def users_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "users", metadata,
+        sa.Column("userid", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("username", sa.String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"),
+                                                         "mysql", "mariadb"), nullable=False, unique=True),
+        sa.Column("email", sa.String(255)),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("status", sa.SmallInteger, nullable=False, server_default="1"),
+        sa.Column("created", sa.BigInteger, nullable=False),
+        sa.Column("reset_code_hash", sa.String(64)),
+        sa.Column("reset_expires", sa.BigInteger),
+    )
+
+
+class UserDB:
+    """Accounts in the ``users`` table."""
+
+    def __init__(self, engine: sa.engine.Engine):
+        self.engine = engine
+        self.metadata = sa.MetaData()
+        self.users = t = users_table(self.metadata)
+        self._by_name = sa.select(t.c.userid, t.c.username, t.c.email, t.c.password_hash, t.c.status,
+                                  t.c.reset_code_hash, t.c.reset_expires).where(t.c.username == bindparam("name"))
+
+    def _run(self, work, write=False):
+        return run_in_transaction(self.engine, work, write)
+
+    def get_user(self, username: str) -> User | None:
+        row = self._run(lambda conn: conn.execute(self._by_name, {"name": username}).one_or_none())
+        return User(**row._mapping) if row is not None else None
+
+    def create_user(self, username: str, email: str | None, password_hash: str) -> User:
+        values = {"username": username, "email": email, "password_hash": password_hash, "status": ACTIVE,
+                  "created": int(time.time())}
+        try:
+            self._run(lambda conn: conn.execute(self.users.insert().values(**values)), write=True)
+        except exc.IntegrityError as error:
+            raise UserExists(username) from error
+        user = self.get_user(username)
+        if user is None:
+            raise BackendError("account vanished right after creation")
+        return user
+
+    def delete_user(self, userid: int) -> None:
+        self._run(lambda conn: conn.execute(self.users.delete().where(self.users.c.userid == userid)), write=True)
+
+    def set_password(self, userid: int, password_hash: str) -> None:
+        """Store a new password hash and clear any reset code."""
+        t = self.users
+        stmt = t.update().where(t.c.userid == userid).values(password_hash=password_hash, reset_code_hash=None,
+                                                                 reset_expires=None)
+        self._run(lambda conn: conn.execute(stmt), write=True)
+
+    def upgrade_password_hash(self, userid: int, old_hash: str, new_hash: str) -> bool:
+        """Replace a legacy hash of the same password, unless it changed meanwhile."""
+        t = self.users
+        stmt = t.update().where(t.c.userid == userid, t.c.password_hash == old_hash).values(password_hash=new_hash)
+        return self._run(lambda conn: conn.execute(stmt).rowcount, write=True) == 1
+
+    def set_email(self, userid: int, email: str) -> None:
+        t = self.users
+        self._run(lambda conn: conn.execute(t.update().where(t.c.userid == userid).values(email=email)), write=True)
+
+    def set_reset_code(self, userid: int, code_hash: str | None, expires: int | None) -> None:
+        t = self.users
+        stmt = t.update().where(t.c.userid == userid).values(reset_code_hash=code_hash, reset_expires=expires)
+        self._run(lambda conn: conn.execute(stmt), write=True)
+
+    def check(self) -> None:
+        self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())

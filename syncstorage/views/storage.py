@@ -1,0 +1,302 @@
+"""Storage API handlers (spec §3): info/*, collections, items.
+
+Each handler authenticates first, then validates in the order the spec gives,
+then calls the storage backend.  Handlers take ``(app, call)`` and return a
+WebOb Response; errors are raised (errors.py).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from webob import Response
+
+from .. import formats, timestamps
+from ..errors import BadParameter, NotFound, PreconditionFailed, WeaveErrno, WeaveError
+from ..storage.base import SORTS, CollectionChanged, ItemQuery, StorageConflict
+from ..wbo import InvalidWBO, is_scalar, parse_wbo, scalar_to_str, valid_id
+
+MAX_COLLECTION_NAME = 32
+QUOTA_WARNING_KB = 1024
+
+
+# -- helpers -------------------------------------------------------------------
+def json_response(body: str, **headers: str) -> Response:
+    resp = Response(body=body.encode("utf-8"), content_type=formats.JSON, charset=None)
+    resp.headers.update(headers)
+    return resp
+
+
+def _user_and_collection(app, call) -> tuple[int, str]:
+    user = app.authenticate(call)
+    collection = call.match["collection"]
+    if len(collection) > MAX_COLLECTION_NAME:
+        raise WeaveError(WeaveErrno.INVALID_COLLECTION)
+    return user.userid, collection
+
+
+def _params(call):
+    try:
+        return call.req.GET
+    except UnicodeDecodeError:
+        raise BadParameter("query string is not UTF-8") from None
+
+
+def _timestamp_param(value: str, name: str) -> int:
+    try:
+        return timestamps.parse_centis(value)
+    except ValueError:
+        raise BadParameter(f"invalid value for {name}") from None
+
+
+def _float_param(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadParameter(f"invalid value for {name}") from None
+    if not math.isfinite(number):
+        raise BadParameter(f"invalid value for {name}")
+    return number
+
+
+def _int_param(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise BadParameter(f"invalid value for {name}") from None
+
+
+def item_query(call, for_delete: bool = False) -> ItemQuery:
+    """The selection parameters of spec §3.5.1 (and §3.9 for DELETE)."""
+    params = _params(call)
+    query = ItemQuery()
+    if "ids" in params:
+        query.ids = params["ids"].split(",")
+    for name in ("parentid", "predecessorid"):
+        if name in params:
+            setattr(query, name, params[name])
+    for name in ("older", "newer"):
+        if name in params:
+            setattr(query, name, _timestamp_param(params[name], name))
+    for name in ("index_above", "index_below"):
+        if name in params:
+            setattr(query, name, _float_param(params[name], name))
+    if "limit" in params:
+        query.limit = _int_param(params["limit"], "limit")
+    if "offset" in params:
+        if for_delete:
+            raise BadParameter("offset is not supported on DELETE")
+        query.offset = _int_param(params["offset"], "offset")
+    if params.get("sort") in SORTS:
+        query.sort = params["sort"]
+    return query
+
+
+def _if_unmodified_since(call) -> int | None:
+    value = call.req.headers.get("X-If-Unmodified-Since")
+    if value is None:
+        return None
+    return _timestamp_param(value, "X-If-Unmodified-Since")
+
+
+def _check_unmodified(app, call, userid: int, collection: str, since: int | None) -> None:
+    """Early 412 so that it wins over body errors (spec §3.7/§3.8 order);
+    the write re-checks under the collection lock."""
+    if since is None:
+        return
+    current = app.storage.get_collection_timestamp(userid, collection)
+    if current is not None and current > since:
+        raise PreconditionFailed()
+
+
+def _quota_remaining_kb(app, call, userid: int) -> float | None:
+    """Remaining quota before this write; 400 ``14`` when exhausted; None without quota."""
+    quota_kb = app.settings.storage.quota_kb
+    if quota_kb <= 0:
+        return None
+    remaining = quota_kb - app.storage.get_total_size(userid, call.ts) / 1024
+    if remaining <= 0:
+        raise WeaveError(WeaveErrno.OVER_QUOTA)
+    return remaining
+
+
+def _quota_header(call, remaining: float | None) -> None:
+    if remaining is not None and remaining <= QUOTA_WARNING_KB:
+        # An integer: clients parse it with integer parsers (spec [A14]).
+        call.headers["X-Weave-Quota-Remaining"] = str(int(remaining))
+
+
+def _parse_json_body(call):
+    try:
+        return json.loads(call.req.body.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise WeaveError(WeaveErrno.JSON_PARSE_FAILURE) from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _write(app, call, userid, collection, items, since):
+    try:
+        result = app.storage.set_items(userid, collection, items, call.ts, since)
+    except CollectionChanged:
+        raise PreconditionFailed() from None
+    except StorageConflict:
+        raise WeaveError(WeaveErrno.CANNOT_OVERWRITE) from None
+    call.ts = max(call.ts, result.modified)
+    return result
+
+
+# -- info/* --------------------------------------------------------------------
+def info_collections(app, call) -> Response:
+    user = app.authenticate(call)
+    stamps = app.storage.get_collection_timestamps(user.userid)
+    return json_response(formats.timestamps_json(stamps), **{"X-Weave-Records": str(len(stamps))})
+
+
+def info_collection_counts(app, call) -> Response:
+    user = app.authenticate(call)
+    counts = app.storage.get_collection_counts(user.userid, call.ts)
+    return json_response(formats.dumps(counts), **{"X-Weave-Records": str(len(counts))})
+
+
+def info_quota(app, call) -> Response:
+    user = app.authenticate(call)
+    used = app.storage.get_total_size(user.userid, call.ts) / 1024
+    quota = app.settings.storage.quota_kb or None
+    return json_response(formats.dumps([used, quota]))
+
+
+def info_collection_usage(app, call) -> Response:
+    user = app.authenticate(call)
+    usage = app.storage.get_collection_usage(user.userid, call.ts)
+    return json_response(formats.dumps({name: size / 1024 for name, size in usage.items()}))
+
+
+# -- collections -----------------------------------------------------------------
+def get_collection(app, call) -> Response:
+    userid, collection = _user_and_collection(app, call)
+    query = item_query(call)
+    full = bool(_params(call).get("full"))
+    items = app.storage.get_items(userid, collection, query, call.ts, full)
+    rendered = [formats.record_json(r) for r in items] if full else [formats.dumps(i) for i in items]
+    media_type = formats.choose_media_type(call.req.headers.get("Accept"))
+    resp = Response(body=formats.render_items(rendered, media_type), content_type=media_type, charset=None)
+    resp.headers["X-Weave-Records"] = str(len(rendered))
+    return resp
+
+
+def post_collection(app, call) -> Response:
+    """POST (or PUT) a list of records; a single object is a PUT of that item."""
+    userid, collection = _user_and_collection(app, call)
+    since = _if_unmodified_since(call)
+    _check_unmodified(app, call, userid, collection, since)
+    data = _parse_json_body(call)
+    if isinstance(data, dict):
+        item_id = scalar_to_str(data.get("id"))
+        if item_id is None or "/" in item_id:
+            raise WeaveError(WeaveErrno.INVALID_WBO)
+        return _put(app, call, userid, collection, item_id, data, since)
+    if not isinstance(data, list):
+        raise WeaveError(WeaveErrno.INVALID_WBO)
+
+    limits = app.settings.storage
+    accepted, failed = [], {}
+    total_bytes = 0
+    for index, element in enumerate(data):
+        if not isinstance(element, dict) or not all(is_scalar(v) for v in element.values()):
+            failed[""] = ["invalid wbo"]
+            continue
+        if element.get("id") is None:
+            failed[""] = ["invalid id"]
+            continue
+        raw_id = scalar_to_str(element["id"])
+        raw_id = raw_id if raw_id is not None else str(element["id"])
+        try:
+            wbo = parse_wbo(element)
+        except InvalidWBO as error:
+            failed[raw_id] = [str(error)]
+            continue
+        if index >= limits.batch_max_count:
+            failed[wbo.id] = ["retry wbo"]
+            continue
+        total_bytes += wbo.payload_size
+        if total_bytes >= limits.batch_max_bytes:
+            failed[wbo.id] = ["retry bytes"]
+            continue
+        accepted.append(wbo)
+
+    remaining = _quota_remaining_kb(app, call, userid)
+    missing = set()
+    if accepted:
+        missing = set(_write(app, call, userid, collection, accepted, since).missing)
+        for item_id in missing:
+            failed[item_id] = ["missing payload"]
+    _quota_header(call, remaining)
+    success = [wbo.id for wbo in accepted if wbo.id not in missing]
+    return json_response(formats.post_result_json(call.ts, success, failed))
+
+
+def delete_collection(app, call) -> Response:
+    userid, collection = _user_and_collection(app, call)
+    query = item_query(call, for_delete=True)
+    since = _if_unmodified_since(call)
+    try:
+        app.storage.delete_items(userid, collection, query, call.ts, since)
+    except CollectionChanged:
+        raise PreconditionFailed() from None
+    return json_response(timestamps.render(call.ts))
+
+
+def delete_storage(app, call) -> Response:
+    user = app.authenticate(call)
+    if "X-Confirm-Delete" not in call.req.headers:
+        raise WeaveError(WeaveErrno.CANNOT_OVERWRITE)
+    app.storage.delete_storage(user.userid)
+    return json_response(timestamps.render(call.ts))
+
+
+# -- items -------------------------------------------------------------------------
+def get_item(app, call) -> Response:
+    userid, collection = _user_and_collection(app, call)
+    item_id = call.match["item"]
+    record = app.storage.get_item(userid, collection, item_id, call.ts) if valid_id(item_id) else None
+    if record is None:
+        raise NotFound()
+    return json_response(formats.record_json(record))
+
+
+def put_item(app, call) -> Response:
+    userid, collection = _user_and_collection(app, call)
+    since = _if_unmodified_since(call)
+    return _put(app, call, userid, collection, call.match["item"], None, since, check_first=True)
+
+
+def _put(app, call, userid, collection, item_id, data, since, check_first=False) -> Response:
+    """PUT of one record (spec §3.7): quota, 412, JSON, WBO rules, then the write."""
+    remaining = _quota_remaining_kb(app, call, userid)
+    if check_first:
+        _check_unmodified(app, call, userid, collection, since)
+        data = _parse_json_body(call)
+    try:
+        wbo = parse_wbo(data, url_id=item_id)
+    except InvalidWBO:
+        raise WeaveError(WeaveErrno.INVALID_WBO) from None
+    if not valid_id(item_id):
+        raise WeaveError(WeaveErrno.INVALID_WBO)
+    if _write(app, call, userid, collection, [wbo], since).missing:
+        raise WeaveError(WeaveErrno.INVALID_WBO)
+    _quota_header(call, remaining)
+    return json_response(timestamps.render(call.ts))
+
+
+def delete_item(app, call) -> Response:
+    userid, collection = _user_and_collection(app, call)
+    since = _if_unmodified_since(call)
+    item_id = call.match["item"]
+    try:
+        app.storage.delete_items(userid, collection, ItemQuery(ids=[item_id]), call.ts, since)
+    except CollectionChanged:
+        raise PreconditionFailed() from None
+    return json_response(timestamps.render(call.ts))

@@ -1,0 +1,174 @@
+"""User API 1.0 handlers (spec §6): accounts, passwords, e-mail, node lookup.
+
+Plain-text bodies are exact: no quotes, no trailing newline.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from urllib.parse import urlencode
+
+from webob import Response
+
+from ..errors import NotFound, WeaveErrno, WeaveError
+from ..passwords import hash_password, strong_enough
+from ..users.names import username_from_account, valid_email, valid_username
+from ..users.sql import UserExists
+
+RESET_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def text_response(body: str) -> Response:
+    return Response(body=body.encode("utf-8"), content_type="text/plain", charset="utf-8")
+
+
+def _captcha_ok(app, call, challenge: str | None, response: str | None) -> bool:
+    """True when captcha is off, the shared secret was presented, or the answer verifies."""
+    if not app.captcha.enabled:
+        return True
+    secret = app.settings.users.shared_secret
+    presented = call.req.headers.get("X-Weave-Secret")
+    if secret and presented is not None and hmac.compare_digest(presented.encode(), secret.encode()):
+        return True
+    return app.captcha.verify(challenge, response, call.req.remote_addr)
+
+
+def user_exists(app, call) -> Response:
+    return text_response("1" if app.userdb.get_user(call.match["username"]) else "0")
+
+
+def create_user(app, call) -> Response:
+    """Account creation with the ordered checks of spec §6."""
+    username = call.match["username"]
+    if app.userdb.get_user(username) is not None:
+        raise WeaveError(WeaveErrno.CANNOT_OVERWRITE)
+    try:
+        data = json.loads(call.req.body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise WeaveError(WeaveErrno.JSON_PARSE_FAILURE) from None
+    if not isinstance(data, dict):
+        data = {}
+    email = data.get("email")
+    if not isinstance(email, str) or not valid_email(email):
+        raise WeaveError(WeaveErrno.NO_EMAIL)
+    if app.settings.users.strict_usernames:
+        if username_from_account(email) != username:
+            raise WeaveError(WeaveErrno.EMAIL_MISMATCH)
+    elif not valid_username(username):
+        raise WeaveError(WeaveErrno.INVALID_USERNAME)
+    password = data.get("password")
+    if not isinstance(password, str) or not password:
+        raise WeaveError(WeaveErrno.MISSING_PASSWORD)
+    if not strong_enough(password, username):
+        raise WeaveError(WeaveErrno.WEAK_PASSWORD)
+    if not _captcha_ok(app, call, data.get("captcha-challenge"), data.get("captcha-response")):
+        raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
+    try:
+        app.userdb.create_user(username, email, hash_password(password))
+    except UserExists:
+        raise WeaveError(WeaveErrno.CANNOT_OVERWRITE) from None
+    return text_response(username)
+
+
+def delete_user(app, call) -> Response:
+    """Delete the account and everything it stored."""
+    user = app.authenticate(call)
+    app.storage.delete_storage(user.userid)
+    app.userdb.delete_user(user.userid)
+    return text_response("1")
+
+
+def node(app, call) -> Response:
+    """The storage node of an existing user (credentials, if any, are ignored)."""
+    if app.userdb.get_user(call.match["username"]) is None:
+        raise NotFound("no such user")
+    url = app.settings.node.url.strip()
+    if not url:
+        return text_response("null")
+    if "://" not in url:
+        url = "https://" + url
+    return text_response(url if url.endswith("/") else url + "/")
+
+
+# -- passwords -------------------------------------------------------------------
+def new_reset_code() -> str:
+    return "-".join("".join(secrets.choice(RESET_CODE_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+def reset_code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode("utf-8")).hexdigest()
+
+
+def reset_code_matches(user, code: str, now: float) -> bool:
+    if not user.reset_code_hash or not user.reset_expires or user.reset_expires < now:
+        return False
+    return hmac.compare_digest(reset_code_hash(code), user.reset_code_hash)
+
+
+def request_password_reset(app, call) -> Response:
+    """Mail a reset code to the account's address (spec §6, password_reset)."""
+    params = call.req.GET
+    if not _captcha_ok(app, call, params.get("captcha-challenge"), params.get("captcha-response")):
+        raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
+    user = app.userdb.get_user(call.match["username"])
+    if user is None:
+        raise WeaveError(WeaveErrno.INVALID_USERNAME)
+    if not user.email:
+        raise WeaveError(WeaveErrno.NO_EMAIL)
+    code = new_reset_code()
+    app.userdb.set_reset_code(user.userid, reset_code_hash(code),
+                              int(app.clock()) + app.settings.users.reset_code_ttl)
+    link = call.req.host_url + "/weave-password-reset?" + urlencode({"username": user.username, "key": code})
+    hours = app.settings.users.reset_code_ttl // 3600
+    app.mailer.send(user.email, "Resetting your Firefox Sync password",
+                    f"Someone (hopefully you) asked to reset the Firefox Sync password of {user.username}.\n\n"
+                    f"Your reset code is {code}. To choose a new password, open:\n{link}\n\n"
+                    f"The code is valid for {hours} hours. If you did not ask for this, ignore this message.\n")
+    return text_response("success")
+
+
+def clear_password_reset(app, call) -> Response:
+    user = app.authenticate(call)
+    params = call.req.GET
+    if not _captcha_ok(app, call, params.get("captcha-challenge"), params.get("captcha-response")):
+        raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
+    app.userdb.set_reset_code(user.userid, None, None)
+    return text_response("success")
+
+
+def change_password(app, call) -> Response:
+    """New password from the body, proven by Basic auth or by a reset code."""
+    code = call.req.headers.get("X-Weave-Password-Reset")
+    if code is not None:
+        user = app.userdb.get_user(call.match["username"])
+        if user is None:
+            raise NotFound("no such user")
+        if not reset_code_matches(user, code, app.clock()):
+            raise WeaveError(WeaveErrno.INVALID_RESET_CODE)
+    else:
+        user = app.authenticate(call)
+    try:
+        password = call.req.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WeaveError(WeaveErrno.WEAK_PASSWORD) from None
+    if not strong_enough(password, user.username):
+        raise WeaveError(WeaveErrno.WEAK_PASSWORD)
+    app.userdb.set_password(user.userid, hash_password(password))
+    return text_response("success")
+
+
+def change_email(app, call) -> Response:
+    user = app.authenticate(call)
+    try:
+        email = call.req.body.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise WeaveError(WeaveErrno.NO_EMAIL) from None
+    if not valid_email(email):
+        raise WeaveError(WeaveErrno.NO_EMAIL)
+    app.userdb.set_email(user.userid, email)
+    return text_response(email)
+
+

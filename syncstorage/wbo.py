@@ -1,0 +1,132 @@
+"""Weave Basic Objects: validation and conversion of client input (spec §2.1).
+
+:func:`parse_wbo` turns one decoded JSON value into a :class:`WBO` or raises
+:class:`InvalidWBO` whose message is the exact failure string of the spec
+(``invalid id``, ``invalid ttl``, ``payload too large``, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ID_BYTES = 64
+MAX_PARENT_CHARS = 64
+MAX_PAYLOAD_BYTES = 262144
+MAX_TTL = 31536000
+MAX_SORTINDEX = 999999999
+
+# Field names whose absence matters for metadata-only writes (spec §2.2).
+METADATA_FIELDS = ("sortindex", "parentid", "predecessorid", "ttl")
+
+
+class InvalidWBO(ValueError):
+    """The record breaks a rule of spec §2.1; ``str(exc)`` is the failure string."""
+
+
+@dataclass
+class WBO:
+    """A validated record as written by a client.  ``None`` means "not given"."""
+
+    id: str
+    payload: str | None = None
+    sortindex: int | None = None
+    ttl: int | None = None
+    parentid: str | None = None
+    predecessorid: str | None = None
+
+    @property
+    def payload_size(self) -> int:
+        return len(self.payload.encode("utf-8")) if self.payload is not None else 0
+
+    def given_metadata(self) -> dict[str, Any]:
+        """The metadata fields the client supplied (for metadata-only updates)."""
+        return {name: getattr(self, name) for name in METADATA_FIELDS if getattr(self, name) is not None}
+
+
+def is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def scalar_to_str(value: Any) -> str | None:
+    """An id-like value as text: strings as is, numbers in their JSON spelling."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else None
+    return None
+
+
+def valid_id(value: str | None) -> bool:
+    """1-64 bytes of printable ASCII (space to tilde), no slash (spec [A11])."""
+    if value is None or not 1 <= len(value) <= MAX_ID_BYTES:
+        return False
+    return all(" " <= ch <= "~" for ch in value) and "/" not in value
+
+
+def _as_int(value: Any, *, allow_float_string: bool) -> int | None:
+    """Integer conversion with the reference server's leniency; None if impossible."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            if not allow_float_string:
+                return None
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return int(number) if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def parse_wbo(data: Any, url_id: str | None = None) -> WBO:
+    """Validate one record.  ``url_id`` (PUT) replaces the body id after validation."""
+    if not isinstance(data, dict) or not all(is_scalar(v) for v in data.values()):
+        raise InvalidWBO("invalid wbo")
+    fields = {k: v for k, v in data.items() if v is not None}
+
+    body_id = scalar_to_str(fields["id"]) if "id" in fields else None
+    if "id" in fields and not valid_id(body_id):
+        raise InvalidWBO("invalid id")
+    if url_id is None and body_id is None:
+        raise InvalidWBO("invalid id")
+    relations = {}
+    for name in ("parentid", "predecessorid"):
+        if name in fields:
+            text = scalar_to_str(fields[name])
+            if text is None or len(text) > MAX_PARENT_CHARS:
+                raise InvalidWBO(f"invalid {name}")
+            relations[name] = text
+
+    ttl = None
+    if "ttl" in fields:
+        ttl = _as_int(fields["ttl"], allow_float_string=False)
+        if ttl is None or not 0 <= ttl <= MAX_TTL:
+            raise InvalidWBO("invalid ttl")
+
+    sortindex = None
+    if "sortindex" in fields:
+        sortindex = _as_int(fields["sortindex"], allow_float_string=True)
+        if sortindex is None or not -MAX_SORTINDEX <= sortindex <= MAX_SORTINDEX:
+            raise InvalidWBO("invalid sortindex")
+
+    payload = None
+    if "payload" in fields:
+        payload = fields["payload"]
+        if not isinstance(payload, str):
+            raise InvalidWBO("payload not a string")
+        if len(payload) > MAX_PAYLOAD_BYTES // 4 and len(payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise InvalidWBO("payload too large")
+
+    return WBO(id=url_id if url_id is not None else body_id, payload=payload, sortindex=sortindex,
+               ttl=ttl, **relations)

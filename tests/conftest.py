@@ -1,0 +1,139 @@
+"""Shared fixtures: backends (SQLite and a throwaway MariaDB), settings, apps, users.
+
+MariaDB and memcached are started from the installed binaries on loopback.
+When a binary is missing the tests that need it skip, unless
+SYNCSTORAGE_REQUIRE_SERVICES=1 (set by CI), in which case they fail.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import webtest
+
+from syncstorage.app import make_app
+from syncstorage.config import load_settings
+from syncstorage.devservices import MariaDB, Memcached, ServiceUnavailable
+from syncstorage.migrate import migrate
+from syncstorage.passwords import hash_password
+
+REQUIRE_SERVICES = os.environ.get("SYNCSTORAGE_REQUIRE_SERVICES") == "1"
+BACKENDS = ("sqlite", "mysql")
+SHARDS = 3
+PASSWORD = "correct horse battery"
+
+
+def _unavailable(error: Exception):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {error}")
+    pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    try:
+        server = MariaDB().start()
+    except ServiceUnavailable as error:
+        _unavailable(error)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def memcached():
+    try:
+        server = Memcached().start()
+    except ServiceUnavailable as error:
+        _unavailable(error)
+    yield server
+    server.stop()
+
+
+def _migrated(url: str) -> str:
+    migrate(load_settings(overrides={"storage.sqluri": url, "storage.shards": SHARDS}, environ={}),
+            log=lambda _msg: None)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    return _migrated(f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'sync.db'}")
+
+
+@pytest.fixture(scope="session")
+def mysql_url(mariadb):
+    return _migrated(mariadb.create_database("syncstorage_test"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request):
+    """A migrated database URL, once per backend; tests isolate by user."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def make_settings(backend_url):
+    def build(**overrides):
+        values = {"storage.sqluri": backend_url, "node.url": "https://node.example.com/"}
+        values.update({key.replace("__", "."): value for key, value in overrides.items()})
+        return load_settings(overrides=values, environ={})
+    return build
+
+
+@pytest.fixture
+def make_testapp(make_settings):
+    """Build a WebTest app from settings overrides (``storage__quota_kb=5``)."""
+    apps = []
+
+    def build(**overrides):
+        app = make_app(make_settings(**overrides))
+        apps.append(app)
+        return webtest.TestApp(app)
+    yield build
+    for app in apps:
+        app.storage.engine.dispose()
+        app.userdb.engine.dispose()
+
+
+@pytest.fixture
+def testapp(make_testapp):
+    return make_testapp()
+
+
+_HASH_CACHE = {}
+
+
+def password_hash(password: str = PASSWORD) -> str:
+    """One KDF run per password for the whole session."""
+    if password not in _HASH_CACHE:
+        _HASH_CACHE[password] = hash_password(password)
+    return _HASH_CACHE[password]
+
+
+def new_username() -> str:
+    return "u" + uuid.uuid4().hex[:24]
+
+
+@pytest.fixture
+def make_user():
+    """Create an account in an app's user database and log the TestApp in as it."""
+    def create(testapp, password: str = PASSWORD, email: str | None = "someone@example.com", login: bool = True):
+        username = new_username()
+        user = testapp.app.userdb.create_user(username, email, password_hash(password))
+        if login:
+            testapp.authorization = ("Basic", (username, password))
+        return user
+    return create
+
+
+@pytest.fixture
+def user(testapp, make_user):
+    """A logged-in account on ``testapp``; ``root`` is its storage URL prefix."""
+    account = make_user(testapp)
+    return account
+
+
+@pytest.fixture
+def root(user):
+    return f"/1.1/{user.username}"
