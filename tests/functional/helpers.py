@@ -1,0 +1,16 @@
+"""Helpers for functional tests."""
+import time
+
+from syncstorage.devservices import wait_for
+
+
+def wait_until_expired(testapp, url: str, timeout: float = 5.0) -> None:
+    """Wait (polling) until GET ``url`` answers 404; items expire on whole seconds."""
+    wait_for(lambda: testapp.get(url, expect_errors=True).status_int == 404, timeout, interval=0.1,
+             what=f"{url} to expire")
+
+
+def wait_for_next_tick(seconds: float = 0.011) -> None:
+    """Let the server clock move past the current 10 ms timestamp."""
+    start = time.time()
+    wait_for(lambda: time.time() - start >= seconds, 1.0, interval=0.002, what="the clock")
