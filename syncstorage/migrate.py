@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from .dbengine import create_engine
+from .storage.sql import read_shard_count
 
 HISTORIES = {"storage": "alembic_version_storage", "users": "alembic_version_users"}
 
@@ -63,6 +64,10 @@ def migrate(settings, log=print) -> None:
     try:
         upgrade(storage_engine, "storage", shards=settings.storage.shards)
         log(f"storage database at {current_revision(storage_engine, 'storage')}: {storage_engine.url!r}")
+        recorded = read_shard_count(storage_engine)
+        if recorded != settings.storage.shards:
+            log(f"note: the database keeps its {recorded} shards; [storage] shards = {settings.storage.shards} "
+                "only applies to a new database")
     finally:
         storage_engine.dispose()
     users_engine = create_engine(settings.users.sqluri)

@@ -1,0 +1,72 @@
+"""A stopped database gives 503 + Retry-After (never 500), and service resumes when it returns."""
+import json
+
+import pytest
+import webtest
+
+from syncstorage.app import make_app
+from syncstorage.config import load_settings
+from syncstorage.devservices import MariaDB, ServiceUnavailable
+from syncstorage.migrate import migrate
+from syncstorage.storage.sql import SQLStorage
+
+from ..conftest import PASSWORD, REQUIRE_SERVICES, new_username, password_hash
+
+
+@pytest.fixture
+def own_mariadb():
+    """A MariaDB of this test's own, which it may stop."""
+    try:
+        server = MariaDB().start()
+    except ServiceUnavailable as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    yield server
+    server.stop()
+
+
+def test_stopped_database_is_503_then_recovers(own_mariadb):
+    url = own_mariadb.create_database("failover")
+    settings = load_settings(overrides={"storage.sqluri": url, "storage.pool_timeout": 2,
+                                        "storage.retry_after": 600}, environ={})
+    migrate(settings, log=lambda m: None)
+    app = webtest.TestApp(make_app(settings))
+    name = new_username()
+    app.app.userdb.create_user(name, None, password_hash())
+    app.authorization = ("Basic", (name, PASSWORD))
+    root = f"/1.1/{name}"
+    batch = [{"id": str(i), "payload": "x" * 100} for i in range(50)]
+    app.post(f"{root}/storage/history", json.dumps(batch))
+
+    own_mariadb.stop(remove=False)
+    for method, path, body in (("GET", "/info/collections", None), ("GET", "/storage/history?full=1", None),
+                               ("POST", "/storage/history", json.dumps(batch)), ("DELETE", "/storage/history", None)):
+        res = app.request(root + path, method=method, body=body.encode() if body else None, expect_errors=True)
+        assert res.status_int == 503, (path, res.status)
+        assert res.headers["Retry-After"] == "600" and res.headers["X-Weave-Backoff"] == "600"
+        assert "crash id" in res.json
+    assert app.get("/__heartbeat__", status=503).headers["Retry-After"] == "600"
+
+    own_mariadb.start()
+    assert app.get(f"{root}/info/collection_counts").json == {"history": 50}  # nothing lost, no restart
+    assert app.get("/__heartbeat__").status_int == 200
+
+
+class ExplodingStorage(SQLStorage):
+    """Fault injection: a programming error inside the storage layer."""
+
+    def get_collection_timestamps(self, userid):
+        raise RuntimeError("boom")
+
+
+def test_unexpected_error_is_500_with_crash_id(sqlite_url, caplog):
+    from syncstorage.dbengine import create_engine
+    settings = load_settings(overrides={"storage.sqluri": sqlite_url}, environ={})
+    app = webtest.TestApp(make_app(settings, storage=ExplodingStorage(create_engine(sqlite_url))))
+    name = new_username()
+    app.app.userdb.create_user(name, None, password_hash())
+    app.authorization = ("Basic", (name, PASSWORD))
+    res = app.get(f"/1.1/{name}/info/collections", status=500)
+    crash_id = res.json.rsplit(" ", 1)[1]
+    assert crash_id in caplog.text and "boom" in caplog.text
