@@ -28,6 +28,7 @@ setup(
             "pytest>=8,<10",
             "WebTest>=3,<4",
             "aiosmtpd>=1.4,<2",
+            "hypothesis>=6.100,<7",
         ],
     },
     entry_points={

@@ -24,6 +24,7 @@ from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
 from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .mailer import Mailer
+from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.sql import SQLStorage
 from .users.sql import User, UserDB
@@ -146,6 +147,8 @@ class SyncApp:
 def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
     """Build the application from settings; ``deps`` replace the parts built from them."""
     settings = settings or load_settings()
+    if "storage" not in deps and "userdb" not in deps:
+        migrate_embedded(settings)
     engines = Engines(settings)
     if "storage" not in deps:
         deps["storage"] = SQLStorage(engines.get(settings.storage.sqluri))

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .dbengine import create_engine
+from .dbengine import WRITE, create_engine
 from .storage.sql import read_shard_count
 
 HISTORIES = {"storage": "alembic_version_storage", "users": "alembic_version_users"}
@@ -52,9 +52,15 @@ def head_revision(history: str) -> str:
 
 
 def upgrade(engine: sa.engine.Engine, history: str, **attributes) -> None:
-    """Bring ``engine``'s database to the head of ``history``."""
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(history, conn, **attributes), "heads")
+    """Bring ``engine``'s database to the head of ``history``.
+
+    On SQLite the whole upgrade holds the write lock (BEGIN IMMEDIATE), so
+    workers starting together migrate one after the other.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            command.upgrade(alembic_config(history, conn, **attributes), "heads")
 
 
 def migrate(settings, log=print) -> None:
@@ -77,6 +83,17 @@ def migrate(settings, log=print) -> None:
         log(f"user database at {current_revision(users_engine, 'users')}: {users_engine.url!r}")
     finally:
         users_engine.dispose()
+
+
+def is_embedded(url: str) -> bool:
+    return sa.engine.make_url(url).get_backend_name() == "sqlite"
+
+
+def migrate_embedded(settings) -> None:
+    """The embedded default migrates its SQLite file(s) on start; MySQL never is
+    (schema changes there are an operator's step: `syncstorage migrate`)."""
+    if is_embedded(settings.storage.sqluri) and is_embedded(settings.users.sqluri):
+        migrate(settings, log=lambda _msg: None)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -305,8 +305,9 @@ class SQLStorage(Storage):
                     if "ttl" in changes:
                         changes["ttl"] = expiry
                         min_ttl = min(min_ttl, expiry)
-                    conn.execute(table.update().where(
-                        c.userid == userid, c.collectionid == cid, c.id == item.id).values(**changes))
+                    if changes:  # an item with neither payload nor metadata changes nothing
+                        conn.execute(table.update().where(
+                            c.userid == userid, c.collectionid == cid, c.id == item.id).values(**changes))
                     continue
                 new_size = item.payload_size
                 if item.id in existing:

@@ -63,6 +63,13 @@ class StorageContract:
         assert (record.payload, record.sortindex, record.modified) == ("one", 9, T0)
         assert storage.get_collection_timestamp(uid, "c") == T0
 
+    def test_write_without_payload_or_metadata_changes_nothing(self, storage):
+        uid = new_userid()
+        storage.set_items(uid, "c", [WBO("a", "one", sortindex=1)], T0)
+        assert storage.set_items(uid, "c", [WBO("a")], T0 + 100).missing == []
+        record = storage.get_item(uid, "c", "a", T0 + 100)
+        assert (record.payload, record.sortindex, record.modified) == ("one", 1, T0)
+
     def test_metadata_only_write_of_unknown_item_is_reported_missing(self, storage):
         uid = new_userid()
         result = storage.set_items(uid, "c", [WBO("ghost", None, sortindex=1), WBO("real", "x")], T0)

@@ -1,0 +1,20 @@
+"""Application assembly: embedded auto-migration and routing table sanity."""
+import webtest
+
+from syncstorage.app import ROUTES, make_app
+from syncstorage.config import load_settings
+
+
+def test_embedded_sqlite_migrates_on_first_start(tmp_path):
+    settings = load_settings(overrides={"storage.sqluri": f"sqlite:///{tmp_path / 'fresh' / 'db.sqlite'}"},
+                             environ={})
+    app = webtest.TestApp(make_app(settings))
+    assert app.get("/__heartbeat__").status_int == 200
+    assert app.get("/user/1.0/nobody").text == "0"
+    make_app(settings)  # a second worker starting later finds it migrated
+
+
+def test_every_route_has_handlers_and_a_unique_name():
+    names = [name for name, _path, _methods in ROUTES]
+    assert len(names) == len(set(names))
+    assert all(methods and all(callable(h) for h in methods.values()) for _n, _p, methods in ROUTES)
