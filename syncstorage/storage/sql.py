@@ -66,7 +66,11 @@ class SQLStorage(Storage):
         self._uc_read = sa.select(uc.c.collectionid, uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl).where(
             uc.c.userid == bindparam("uid"))
         self._uc_modified = sa.select(uc.c.modified).where(key)
-        self._uc_insert = uc.insert()
+        if self._mysql:  # insert, or take the existing row's exclusive lock
+            ins = mysql_dialect.insert(uc)
+            self._uc_placeholder = ins.on_duplicate_key_update(userid=ins.inserted.userid)
+        else:
+            self._uc_placeholder = sqlite_dialect.insert(uc).on_conflict_do_nothing()
         self._uc_update = uc.update().where(key).values(
             modified=bindparam("modified"), count=bindparam("count"), bytes=bindparam("bytes"),
             min_ttl=bindparam("min_ttl"))
@@ -244,8 +248,18 @@ class SQLStorage(Storage):
         return items[0] if items else None
 
     # -- writes --------------------------------------------------------------------
-    def _lock(self, conn, userid: int, cid: int):
-        return conn.execute(self._uc_lock, {"uid": userid, "cid": cid}).one_or_none()
+    def _lock(self, conn, userid: int, cid: int, create: bool = False):
+        """Lock the collection's row and return it.  With ``create``, a missing row
+        is first inserted as a placeholder (count 0, never committed as such):
+        a locking read of a missing row locks nothing under READ COMMITTED, so
+        concurrent first writers would otherwise race on the records themselves."""
+        key = {"uid": userid, "cid": cid}
+        state = conn.execute(self._uc_lock, key).one_or_none()
+        if state is None and create:
+            conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0, "count": 0,
+                                                "bytes": 0, "min_ttl": NO_EXPIRY})
+            state = conn.execute(self._uc_lock, key).one()
+        return state
 
     def _recount(self, conn, table, userid: int, cid: int):
         """Recompute the collection's totals from its rows; return them, or None if empty."""
@@ -261,11 +275,12 @@ class SQLStorage(Storage):
         conn.execute(self._uc_update, {**key, **totals})
         return conn.execute(self._uc_lock, key).one()
 
-    def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None):
+    def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None,
+                   create: bool = False):
         """Lock the collection, check the precondition, purge expired rows; return its totals."""
-        state = self._lock(conn, userid, cid)
-        if state is None:
-            return None
+        state = self._lock(conn, userid, cid, create)
+        if state is None or state.count == 0:
+            return state
         if if_unmodified_since is not None and state.modified > if_unmodified_since:
             raise CollectionChanged()
         now = ts // 100
@@ -287,13 +302,13 @@ class SQLStorage(Storage):
         c = table.c
 
         def work(conn):
-            state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since)
-            modified = ts if state is None else max(ts, state.modified + 1)
+            state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since, create=True)
+            if state is None:  # its expired rows were purged and it vanished: start again
+                state = self._lock(conn, userid, cid, create=True)
+            modified = max(ts, state.modified + 1)
             existing = dict(conn.execute(sa.select(c.id, c.payload_size).where(
                 c.userid == userid, c.collectionid == cid, c.id.in_(list(latest)))).all())
-            count = state.count if state else 0
-            size = state.bytes if state else 0
-            min_ttl = state.min_ttl if state else NO_EXPIRY
+            count, size, min_ttl = state.count, state.bytes, state.min_ttl
             rows, missing = [], []
             for item in latest.values():
                 expiry = NO_EXPIRY if item.ttl is None else now + item.ttl
@@ -320,10 +335,9 @@ class SQLStorage(Storage):
                              "ttl": expiry, "parentid": item.parentid, "predecessorid": item.predecessorid})
             if rows:
                 conn.execute(upsert, rows)
-            if state is None and rows:
-                conn.execute(self._uc_insert, {"userid": userid, "collectionid": cid, "modified": modified,
-                                               "count": count, "bytes": size, "min_ttl": min_ttl})
-            elif state is not None and (rows or min_ttl != state.min_ttl):
+            if state.count == 0 and not rows:
+                conn.execute(self._uc_delete, {"uid": userid, "cid": cid})  # the placeholder
+            elif rows or min_ttl != state.min_ttl:
                 conn.execute(self._uc_update, {"uid": userid, "cid": cid,
                                                "modified": modified if rows else state.modified,
                                                "count": count, "bytes": size, "min_ttl": min_ttl})

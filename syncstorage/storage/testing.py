@@ -291,5 +291,30 @@ class StorageContract:
         assert storage.get_total_size(uid, T0 + 10) == sum(len(r.payload) for r in items)
         assert storage.get_collection_timestamp(uid, "c") == max(r.modified for r in items)
 
+    def test_concurrent_first_writers_of_a_new_collection(self, storage):
+        """Many requests creating the same collection with the same records at once
+        (a client retrying, several devices) must all succeed."""
+        batch = [WBO(f"r{i}", "x" * 50, sortindex=i) for i in range(100)]
+        for _round in range(4):
+            uid = new_userid()
+            errors = []
+            start = threading.Barrier(12)
+
+            def writer():
+                try:
+                    start.wait()
+                    storage.set_items(uid, "history", batch, T0)
+                except Exception as error:  # reported below
+                    errors.append(error)
+
+            threads = [threading.Thread(target=writer) for _ in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert storage.get_collection_counts(uid, T0) == {"history": 100}
+            assert storage.get_total_size(uid, T0) == 100 * 50
+
     def test_check(self, storage):
         storage.check()

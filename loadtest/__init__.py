@@ -1,0 +1,1 @@
+"""Load tests and benchmarks: wrk ceilings (ceilings.py); more to come."""
