@@ -82,7 +82,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("users", "reset_code_ttl", int, 21600, "seconds a password reset code stays valid"),
     Setting("users", "auth_cache_size", int, 10000, "verified credentials remembered per worker"),
     # [node] -- this node's identity
-    Setting("node", "url", str, "", "URL returned by node/weave; empty = null (no node can be assigned)"),
+    Setting("node", "url", str, "",
+            "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),
     # [smtp] -- outgoing mail for password reset codes
     Setting("smtp", "host", str, "localhost", "SMTP server host"),
     Setting("smtp", "port", int, 25, "SMTP server port"),

@@ -88,6 +88,8 @@ def node(app, call) -> Response:
     url = app.settings.node.url.strip()
     if not url:
         return text_response("null")
+    if url == "auto":  # a single node answers with the address the client used
+        url = call.req.host_url
     if "://" not in url:
         url = "https://" + url
     return text_response(url if url.endswith("/") else url + "/")

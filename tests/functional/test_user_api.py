@@ -76,7 +76,7 @@ def test_node_weave(testapp, make_user):
 
 
 @pytest.mark.parametrize("configured,expected", [("", "null"), ("sync.example.org", "https://sync.example.org/"),
-                                                 ("http://h:8000", "http://h:8000/")])
+                                                 ("http://h:8000", "http://h:8000/"), ("auto", "http://localhost/")])
 def test_node_url_normalisation(make_testapp, make_user, configured, expected):
     app = make_testapp(node__url=configured)
     account = make_user(app, login=False)
