@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/development.ini
+LOADTEST_ARGS ?=
 
-.PHONY: serve test install migrate clean
+.PHONY: serve test install migrate loadtest loadtest-smoke ceilings clean
 
 $(BIN)/syncstorage: setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,loadtest]'
 	touch $@
 
 install: $(BIN)/syncstorage
@@ -23,6 +24,19 @@ serve: migrate
 ## test: install and run the whole test suite
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## loadtest: a ~2 minute step-load test on loopback; results in loadtest/results/<timestamp>/
+loadtest: install
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
+
+## loadtest-smoke: the same, tiny and short (CI)
+loadtest-smoke: install
+	$(BIN)/python -m loadtest.run --accounts 20 --step-start 2 --step-count 2 --step-seconds 8 \
+		--ceilings-seconds 1 --label smoke $(LOADTEST_ARGS)
+
+## ceilings: wrk ceilings against MariaDB (python -m loadtest.ceilings --help)
+ceilings: install
+	$(BIN)/python -m loadtest.ceilings $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -30,6 +30,11 @@ setup(
             "aiosmtpd>=1.4,<2",
             "hypothesis>=6.100,<7",
         ],
+        "loadtest": [
+            "locust>=2.30,<3",
+            "matplotlib>=3.8,<4",
+            "tqdm>=4.66,<5",
+        ],
     },
     entry_points={
         "console_scripts": ["syncstorage = syncstorage.cli:main"],

@@ -9,40 +9,23 @@ server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, free_port, wait_for
+from syncstorage.devservices import MariaDB, free_port
+
+from loadtest import servers
 
 HERE = Path(__file__).resolve().parent
-PASSWORD = "loadtest-password"
-
-
-def gunicorn(app: str, port: int, env: dict, workers: int, threads: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True)
-    wait_for(lambda: _answers(port), 30, interval=0.2, what=f"{app} on {port}")
-    return proc
-
-
-def _answers(port: int) -> bool:
-    """True once the server answers HTTP at all (connection errors propagate)."""
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/__heartbeat__", timeout=1)
-    except urllib.error.HTTPError:
-        pass
-    return True
+TRIVIAL = "trivial WSGI app"
+INFO = "GET info/collections"
+POST = "POST 100 records (500 B)"
 
 
 def wrk(url: str, script: str, args: list[str], duration: int, connections: int, threads: int = 2) -> dict:
@@ -56,18 +39,29 @@ def wrk(url: str, script: str, args: list[str], duration: int, connections: int,
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def create_user(base: str, email: str) -> str:
-    """Create (or reuse) an account through the User API; return its user name."""
-    from syncstorage.users.names import username_from_account
-    name = username_from_account(email)
-    body = json.dumps({"email": email, "password": PASSWORD}).encode()
-    request = urllib.request.Request(f"{base}/user/1.0/{name}", data=body, method="PUT")
-    try:
-        urllib.request.urlopen(request, timeout=30).read()
-    except urllib.error.HTTPError as error:
-        if error.read() != b"4":  # already exists is fine
-            raise
-    return name
+def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int) -> dict:
+    """The three ceilings; ``users`` are existing accounts with the load-test password."""
+    tokens = [servers.basic_token(name) for name in users]
+    for _round in range(4):  # let every worker verify every account once (KDF) before measuring
+        for name, token in zip(users, tokens):
+            urllib.request.urlopen(urllib.request.Request(
+                f"{base}/1.1/{name}/storage/bookmarks/warm", data=b'{"payload": "x"}', method="PUT",
+                headers={"Authorization": f"Basic {token}"}), timeout=30).read()
+    return {
+        TRIVIAL: wrk(f"{trivial_base}/", "get.lua", [], duration, connections),
+        INFO: wrk(f"{base}/1.1/{users[0]}/info/collections", "get.lua", [tokens[0]], duration, connections),
+        POST: wrk(base, "post_batch.lua", [",".join(tokens), "100", "500"], duration, connections),
+    }
+
+
+def table(runs: dict) -> list[str]:
+    ceiling = runs[TRIVIAL]["rps"]
+    lines = ["| scenario | requests/s | ratio to trivial app | p50 | p99 | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
+    for scenario, r in runs.items():
+        lines.append(f"| {scenario} | {r['rps']:.0f} | {r['rps'] / ceiling:.2f} | {r['p50']} | {r['p99']} | "
+                     f"{r['non2xx']} |")
+    lines.append(f"\nRecords written per second by POST: {runs[POST]['rps'] * 100:.0f}.")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -94,46 +88,26 @@ def main(argv=None) -> int:
             url = f"sqlite:///{tmp / 'ceilings.db'}"
         env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
                "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/"}
-        subprocess.run([sys.executable, "-m", "syncstorage.cli", "migrate"], env={**os.environ, **env}, check=True,
-                       stdout=subprocess.DEVNULL)
+        servers.migrate(env)
         app_port, trivial_port = free_port(), free_port()
-        procs.append(gunicorn("loadtest.serve_app:application", app_port, env, args.workers, args.threads,
-                              Path(args.log_dir) / "app.log"))
-        procs.append(gunicorn("loadtest.trivial_app:application", trivial_port, {}, args.workers, args.threads,
-                              Path(args.log_dir) / "trivial.log"))
+        log_dir = Path(args.log_dir)
+        procs.append(servers.start_gunicorn(servers.APP, app_port, env, args.workers, args.threads,
+                                            log_dir / "app.log"))
+        procs.append(servers.start_gunicorn(servers.TRIVIAL, trivial_port, {}, args.workers, args.threads,
+                                            log_dir / "trivial.log"))
         base = f"http://127.0.0.1:{app_port}"
-        names = [create_user(base, f"loadtest{n}@example.com") for n in range(args.users)]
-        auths = [base64.b64encode(f"{name}:{PASSWORD}".encode()).decode() for name in names]
-        name, auth = names[0], auths[0]
-        for _ in range(args.workers * 2):  # warm every worker's verified-credentials cache
-            for user, user_auth in zip(names, auths):
-                urllib.request.urlopen(urllib.request.Request(
-                    f"{base}/1.1/{user}/storage/bookmarks/warm", data=b'{"payload": "x"}', method="PUT",
-                    headers={"Authorization": f"Basic {user_auth}"}), timeout=30).read()
-        runs = {
-            "trivial WSGI app": wrk(f"http://127.0.0.1:{trivial_port}/", "get.lua", [], args.duration,
-                                    args.connections),
-            "GET info/collections": wrk(f"{base}/1.1/{name}/info/collections", "get.lua", [auth], args.duration,
-                                        args.connections),
-            "POST 100 records (500 B)": wrk(base, "post_batch.lua", [",".join(auths), "100", "500"],
-                                            args.duration, args.connections),
-        }
+        users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
+        runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections)
     finally:
         for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=30)
+            servers.stop(proc)
         if mariadb:
             mariadb.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    ceiling = runs["trivial WSGI app"]["rps"]
     print(f"backend={args.backend} workers={args.workers} threads={args.threads} "
           f"connections={args.connections} duration={args.duration}s")
-    print(f"{'scenario':28} {'req/s':>9} {'ratio':>6} {'p50':>9} {'p99':>9} {'non-2xx':>8}")
-    for scenario, r in runs.items():
-        print(f"{scenario:28} {r['rps']:9.0f} {r['rps'] / ceiling:6.2f} {r['p50']:>9} {r['p99']:>9} {r['non2xx']:8d}")
-    post = runs["POST 100 records (500 B)"]["rps"]
-    print(f"records written per second: {post * 100:.0f}")
+    print("\n".join(table(runs)))
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs}, indent=2))
     return 0

@@ -1,0 +1,70 @@
+"""Processes a benchmark runs on loopback: the app and the trivial app under gunicorn."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from syncstorage.devservices import wait_for
+from syncstorage.users.names import username_from_account
+
+from loadtest import profiles
+
+APP = "loadtest.serve_app:application"
+TRIVIAL = "loadtest.trivial_app:application"
+
+
+def start_gunicorn(app: str, port: int, env: dict, workers: int, threads: int, log: Path) -> subprocess.Popen:
+    """gunicorn with gthread workers on 127.0.0.1:port; returns once it answers HTTP."""
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+           "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True)
+    wait_for(lambda: answers(f"http://127.0.0.1:{port}"), 60, interval=0.2, what=f"{app} on port {port}")
+    return proc
+
+
+def answers(base: str) -> bool:
+    """True once ``base`` answers HTTP at all (connection errors propagate)."""
+    try:
+        urllib.request.urlopen(f"{base}/__heartbeat__", timeout=2)
+    except urllib.error.HTTPError:
+        pass
+    return True
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def migrate(env: dict) -> None:
+    subprocess.run([sys.executable, "-m", "syncstorage.cli", "migrate"], env={**os.environ, **env}, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def create_account(base: str, email: str, password: str = profiles.PASSWORD) -> str:
+    """Create (or reuse) an account through the User API; return its user name."""
+    name = username_from_account(email)
+    body = json.dumps({"email": email, "password": password}).encode()
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/user/1.0/{name}", data=body, method="PUT"),
+                               timeout=30).read()
+    except urllib.error.HTTPError as error:
+        if error.read() != b"4":  # 4: it exists already, which is fine
+            raise
+    return name
+
+
+def basic_token(name: str, password: str = profiles.PASSWORD) -> str:
+    return base64.b64encode(f"{name}:{password}".encode()).decode()
