@@ -6,8 +6,10 @@ Reads Locust's per-second ``locust_stats_history.csv`` (Aggregated rows) and
 ``sessions.csv`` (loadtest/sessionlog.py) from RESULTS_DIR.  A *step* is a run
 of seconds at one user count; its first ``--settle`` seconds are dropped.
 Per step: offered sessions/s (users / interval), achieved sessions/s, goodput
-(requests/s that were neither failures nor shed), p50/p95/p99 latency
-(median of Locust's per-second sliding-window values), error and shed rates.
+(requests/s that were neither failures nor shed; rates come from the
+per-second differences of Locust's cumulative counts), p50/p95/p99 latency
+(median of Locust's per-second values, which cover a ~10 s sliding window:
+settle at least that long), error and shed rates.
 
 Definitions (docs/benchmarks.md repeats them):
 
@@ -64,10 +66,19 @@ def read_history(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["Name"] == "Aggregated"]
     out = []
+    previous = None
     for r in rows:
-        out.append({"t": int(r["Timestamp"]), "users": int(r["User Count"]), "rps": float(r["Requests/s"]),
-                    "fps": float(r["Failures/s"]), "p50": _number(r["50%"]), "p95": _number(r["95%"]),
-                    "p99": _number(r["99%"])})
+        # Locust's Requests/s is a lagging ~10 s sliding window that blends a step
+        # into the next; differences of the cumulative counts are exact per second.
+        t, total, failed = int(r["Timestamp"]), int(r["Total Request Count"]), int(r["Total Failure Count"])
+        if previous is None:
+            rps = fps = 0.0
+        else:
+            dt = max(1, t - previous[0])
+            rps, fps = (total - previous[1]) / dt, (failed - previous[2]) / dt
+        previous = (t, total, failed)
+        out.append({"t": t, "users": int(r["User Count"]), "rps": rps, "fps": fps, "p50": _number(r["50%"]),
+                    "p95": _number(r["95%"]), "p99": _number(r["99%"])})
     return out
 
 
@@ -88,7 +99,11 @@ def split_steps(history: list[dict], sessions: dict[int, dict], interval: float,
         else:
             groups.append([row])
     steps = []
+    highest = 0
     for group in groups:
+        if group[0]["users"] < highest:
+            continue  # the ramp-down as the run stops is not a step
+        highest = group[0]["users"]
         kept = group[settle:] if len(group) > settle + 2 else group[len(group) // 2:]
         seconds = [sessions.get(r["t"], {}) for r in kept]
         requests = statistics.fmean(r["rps"] for r in kept)
@@ -211,7 +226,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--interval", type=float, required=True, help="the run's sync interval in seconds")
-    parser.add_argument("--settle", type=int, default=5, help="seconds dropped at the start of each step")
+    parser.add_argument("--settle", type=int, default=10, help="seconds dropped at the start of each step")
     args = parser.parse_args(argv)
     summary = analyse(args.results, args.interval, args.settle)
     print("\n".join(summary["table"]))

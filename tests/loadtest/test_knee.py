@@ -33,26 +33,33 @@ def test_collapse_by_throughput_and_by_errors():
 
 
 def write_history(path, rows):
-    fields = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s", "50%", "95%", "99%"]
+    """rows: (timestamp, users, name, requests this second, failures this second, p50, p95, p99)."""
+    fields = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s", "50%", "95%", "99%",
+              "Total Request Count", "Total Failure Count"]
+    total = failed = 0
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fields)
         writer.writeheader()
-        for row in rows:
-            writer.writerow(dict(zip(fields, row)))
+        for t, users, name, requests, failures, p50, p95, p99 in rows:
+            if name == "Aggregated":
+                total, failed = total + requests, failed + failures
+            # Requests/s is written deliberately wrong: the analysis must not use Locust's lagging window
+            writer.writerow(dict(zip(fields, (t, users, "", name, 12345, 0, p50, p95, p99, total, failed))))
 
 
 def test_split_steps_drops_settling_seconds_and_reads_sessions(tmp_path):
-    rows = [(t, 0, "", "Aggregated", 0, 0, "N/A", "N/A", "N/A") for t in range(2)]
-    rows += [(100 + t, 10, "", "Aggregated", 1000 if t < 3 else 50, 0, 3, 9, 20) for t in range(10)]
-    rows += [(200 + t, 20, "", "Aggregated", 90, 10 if t >= 3 else 0, 4, 12, 30) for t in range(10)]
-    rows += [(300, 20, "GET", "info/collections", 1, 0, 1, 1, 1)]  # per-name rows are ignored
+    rows = [(t, 0, "Aggregated", 0, 0, "N/A", "N/A", "N/A") for t in range(99, 100)]
+    rows += [(100 + t, 10, "Aggregated", 1000 if t < 3 else 50, 0, 3, 9, 20) for t in range(10)]
+    rows += [(110 + t, 20, "Aggregated", 90, 10 if t >= 3 else 0, 4, 12, 30) for t in range(10)]
+    rows += [(120, 20, "info/collections", 1, 0, 1, 1, 1)]  # per-name rows are ignored
+    rows += [(120 + t, 7, "Aggregated", 5, 0, 4, 12, 30) for t in range(3)]  # ramp-down at the end
     write_history(tmp_path / "locust_stats_history.csv", rows)
     with open(tmp_path / "sessions.csv", "w") as fh:
         fh.write("timestamp,user_count,sessions,aborted,session_p50_ms,session_p95_ms,shed,backoff\n")
         for t in range(10):
-            fh.write(f"{100 + t},10,5,0,10,30,0,0\n{200 + t},20,8,0,10,40,9,1\n")
+            fh.write(f"{100 + t},10,5,0,10,30,0,0\n{110 + t},20,8,0,10,40,9,1\n")
     summary = analyse(tmp_path, interval=2.0, settle=3)
-    first, second = (Step(**s) for s in summary["steps"])
+    first, second = (Step(**s) for s in summary["steps"])  # exactly two steps
     assert (first.users, first.seconds, first.requests, first.offered_sessions, first.sessions) == (10, 7, 50, 5, 5)
     assert second.error_rate == pytest.approx(10 / 90) and second.goodput == pytest.approx(90 - 10 - 9)
     assert second.shed_rate == pytest.approx(9 / 90) and second.p95 == 12
