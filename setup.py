@@ -22,6 +22,8 @@ setup(
         "alembic>=1.13,<2",
         "gunicorn>=22,<28",
         "PasteDeploy>=3,<4",
+        "pylibmc>=1.6,<2",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [

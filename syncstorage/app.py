@@ -24,9 +24,12 @@ from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
 from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .mailer import Mailer
+from .memcache import CacheClient, CoherentCache
 from .migrate import migrate_embedded
 from .storage.base import Storage
+from .storage.cache import CachedStorage
 from .storage.sql import SQLStorage
+from .users.cache import CachedUserDB
 from .users.sql import User, UserDB
 from .views import ops, pages, storage as storage_views, users as user_views
 
@@ -150,11 +153,22 @@ def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
     if "storage" not in deps and "userdb" not in deps:
         migrate_embedded(settings)
     engines = Engines(settings)
+    cache = make_cache(settings)
     if "storage" not in deps:
-        deps["storage"] = SQLStorage(engines.get(settings.storage.sqluri))
+        store = SQLStorage(engines.get(settings.storage.sqluri))
+        deps["storage"] = CachedStorage(store, cache) if cache else store
     if "userdb" not in deps:
-        deps["userdb"] = UserDB(engines.get(settings.users.sqluri))
+        users = UserDB(engines.get(settings.users.sqluri))
+        deps["userdb"] = CachedUserDB(users, cache) if cache else users
     return SyncApp(settings, **deps)
+
+
+def make_cache(settings: Settings) -> CoherentCache | None:
+    """The coherent memcached layer, or None when no servers are configured."""
+    c = settings.cache
+    if not c.servers:
+        return None
+    return CoherentCache(CacheClient(c.servers, prefix=c.prefix, timeout=c.timeout, ttl=c.ttl), grace=c.write_grace)
 
 
 class Engines:

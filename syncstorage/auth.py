@@ -106,7 +106,7 @@ class Authenticator:
         stored = user.password_hash
         if needs_upgrade(stored):
             upgraded = hash_password(password)
-            if self.userdb.upgrade_password_hash(user.userid, stored, upgraded):
+            if self.userdb.upgrade_password_hash(user, stored, upgraded):
                 stored = upgraded
         self.cache.add(user.username, password, stored)
         return True

@@ -84,7 +84,7 @@ def cmd_user_delete(args) -> int:
     app = _app(args)
     user = _existing_user(app, args.username)
     app.storage.delete_storage(user.userid)
-    app.userdb.delete_user(user.userid)
+    app.userdb.delete_user(user)
     print(f"deleted {user.username} and its stored data")
     return 0
 
@@ -97,7 +97,7 @@ def cmd_user_passwd(args) -> int:
     password = _password(args)
     if not strong_enough(password, user.username):
         raise SystemExit("password too weak: at least 8 characters, not the user name")
-    app.userdb.set_password(user.userid, hash_password(password))
+    app.userdb.set_password(user, hash_password(password))
     print(f"password of {user.username} changed")
     return 0
 

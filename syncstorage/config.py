@@ -81,6 +81,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("users", "shared_secret", str, "", "X-Weave-Secret value that bypasses the captcha; empty = no bypass"),
     Setting("users", "reset_code_ttl", int, 21600, "seconds a password reset code stays valid"),
     Setting("users", "auth_cache_size", int, 10000, "verified credentials remembered per worker"),
+    # [cache] -- memcached in front of info/*, quota, users and node lookups
+    Setting("cache", "servers", as_list, [], "memcached host:port list (consistent hashing); empty = no memcached"),
+    Setting("cache", "prefix", str, "syncstorage:", "prefix of every key (to share a memcached cluster)"),
+    Setting("cache", "timeout", float, 0.25, "seconds to wait for memcached before falling back to SQL"),
+    Setting("cache", "ttl", int, 86400, "seconds an entry may live at most"),
+    Setting("cache", "write_grace", float, 10.0,
+            "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
     # [node] -- this node's identity
     Setting("node", "url", str, "",
             "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),

@@ -20,6 +20,7 @@ from syncstorage.passwords import hash_password
 
 REQUIRE_SERVICES = os.environ.get("SYNCSTORAGE_REQUIRE_SERVICES") == "1"
 BACKENDS = ("sqlite", "mysql")
+APP_CONFIGURATIONS = ("sqlite", "mysql", "sqlite+memcached", "mysql+memcached")
 SHARDS = 3
 PASSWORD = "correct horse battery"
 
@@ -68,14 +69,25 @@ def mysql_url(mariadb):
 
 @pytest.fixture(params=BACKENDS)
 def backend_url(request):
-    """A migrated database URL, once per backend; tests isolate by user."""
+    """A migrated database URL, once per database; tests isolate by user."""
     return request.getfixturevalue(f"{request.param}_url")
 
 
+@pytest.fixture(params=APP_CONFIGURATIONS)
+def configuration(request):
+    """(database URL, memcached servers): every configuration the app runs in."""
+    database, _, cache = request.param.partition("+")
+    servers = [request.getfixturevalue("memcached").address] if cache else []
+    return request.getfixturevalue(f"{database}_url"), servers
+
+
 @pytest.fixture
-def make_settings(backend_url):
+def make_settings(configuration):
+    url, cache_servers = configuration
+
     def build(**overrides):
-        values = {"storage.sqluri": backend_url, "node.url": "https://node.example.com/"}
+        values = {"storage.sqluri": url, "node.url": "https://node.example.com/",
+                  "cache.servers": ",".join(cache_servers)}
         values.update({key.replace("__", "."): value for key, value in overrides.items()})
         return load_settings(overrides=values, environ={})
     return build

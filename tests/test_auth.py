@@ -63,7 +63,7 @@ def test_password_change_is_seen_at_once_by_every_worker(userdb):
     workers = [Authenticator(userdb), Authenticator(userdb)]  # two processes' caches
     for worker in workers:
         worker.authenticate(basic(name, PASSWORD), name)
-    userdb.set_password(user.userid, password_hash("another password"))
+    userdb.set_password(user, password_hash("another password"))
     for worker in workers:
         with pytest.raises(Unauthorized):
             worker.authenticate(basic(name, PASSWORD), name)

@@ -40,7 +40,17 @@ def test_user_add_passwd_delete(config):
     assert run(config, "user", "delete", name).returncode != 0
 
 
-def test_purge_ttl_removes_expired_records(config, make_testapp, make_user):
+@pytest.fixture
+def app_config(tmp_path, configuration):
+    """An ini file for the configuration the test's app runs in (database and memcached)."""
+    url, servers = configuration
+    path = tmp_path / "app.ini"
+    path.write_text(f"[storage]\nsqluri = {url}\n[cache]\nservers = {','.join(servers)}\n")
+    return str(path)
+
+
+def test_purge_ttl_removes_expired_records(app_config, make_testapp, make_user):
+    config = app_config
     testapp = make_testapp()
     account = make_user(testapp)
     root = f"/1.1/{account.username}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from ..dbengine import BackendError
 from ..wbo import WBO
 
-__all__ = ["BackendError", "CollectionChanged", "StorageConflict", "ItemQuery", "Record", "WriteResult", "Storage"]
+__all__ = ["BackendError", "CollectionChanged", "StorageConflict", "ItemQuery", "Record", "CollectionTotals",
+           "WriteResult", "Storage"]
 
 SORTS = ("oldest", "newest", "index")
 
@@ -60,14 +61,25 @@ class ItemQuery:
         return self == ItemQuery()
 
 
+class CollectionTotals(NamedTuple):
+    """One collection's row of ``user_collections``: what info/* is computed from."""
+
+    modified: int
+    count: int
+    bytes: int
+    min_ttl: int
+
+
 @dataclass
 class WriteResult:
     """``modified``: the timestamp the write used (may exceed ``ts`` to keep the
     collection's timestamps strictly increasing).  ``missing``: ids of
-    metadata-only items that had no live record and were not written."""
+    metadata-only items that had no live record and were not written.
+    ``totals``: the collection's totals once committed (None: it holds nothing)."""
 
     modified: int
     missing: list[str] = field(default_factory=list)
+    totals: CollectionTotals | None = None
 
 
 class Storage(abc.ABC):
@@ -116,8 +128,17 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
-                     if_unmodified_since: int | None = None) -> None:
-        """Delete the items matching ``query`` (``sort`` decides what ``limit`` removes)."""
+                     if_unmodified_since: int | None = None) -> CollectionTotals | None:
+        """Delete the items matching ``query`` (``sort`` decides what ``limit`` removes);
+        return the collection's totals afterwards (None: it holds nothing)."""
+
+    @abc.abstractmethod
+    def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
+        """{collection: totals} as stored, for every collection holding a stored item."""
+
+    @abc.abstractmethod
+    def get_live_totals(self, userid: int, collection: str, ts: int) -> tuple[int, int]:
+        """(count, bytes) of the collection's live items, counted from the records."""
 
     @abc.abstractmethod
     def delete_storage(self, userid: int) -> None:
@@ -125,8 +146,9 @@ class Storage(abc.ABC):
 
     # -- maintenance -------------------------------------------------------
     @abc.abstractmethod
-    def purge_expired(self, ts: int, max_rows: int) -> int:
-        """Remove up to about ``max_rows`` expired rows; return how many went."""
+    def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
+        """Remove up to about ``max_rows`` expired rows; return how many went.
+        The ids of users whose totals changed are added to ``touched``."""
 
     @abc.abstractmethod
     def check(self) -> None:

@@ -21,8 +21,8 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ..dbengine import BackendError, is_sqlite, run_in_transaction
-from ..wbo import WBO, MAX_ID_BYTES
-from .base import CollectionChanged, ItemQuery, Storage, StorageConflict, WriteResult
+from ..wbo import WBO, valid_id
+from .base import CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, WriteResult
 from .schema import NO_EXPIRY, StorageSchema
 
 T = TypeVar("T")
@@ -145,10 +145,28 @@ class SQLStorage(Storage):
             return {names[r.collectionid]: r.modified for r in rows}
         return self._run(work)
 
+    def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
+        def work(conn):
+            rows = conn.execute(self._uc_read, {"uid": userid}).all()
+            names = self._collection_names(conn, [r.collectionid for r in rows])
+            return {names[r.collectionid]: CollectionTotals(r.modified, r.count, r.bytes, r.min_ttl) for r in rows}
+        return self._run(work)
+
+    def get_live_totals(self, userid: int, collection: str, ts: int) -> tuple[int, int]:
+        cid = self._collection_id(collection, create=False)
+        if cid is None:
+            return 0, 0
+        return self._run(lambda conn: self._count_live(conn, userid, cid, ts // 100))
+
+    def _count_live(self, conn, userid: int, cid: int, now: int) -> tuple[int, int]:
+        c = self.schema.wbo_for(userid).c
+        count, size = conn.execute(sa.select(func.count(), func.coalesce(func.sum(c.payload_size), 0)).where(
+            c.userid == userid, c.collectionid == cid, c.ttl > now)).one()
+        return int(count), int(size)
+
     def _live_stats(self, userid: int, ts: int) -> dict[str, tuple[int, int]]:
         """{collection: (live count, live bytes)}, recounting where rows may have expired."""
         now = ts // 100
-        table = self.schema.wbo_for(userid)
 
         def work(conn):
             rows = conn.execute(self._uc_read, {"uid": userid}).all()
@@ -157,10 +175,7 @@ class SQLStorage(Storage):
             for row in rows:
                 count, size = row.count, row.bytes
                 if row.min_ttl <= now:
-                    count, size = conn.execute(
-                        sa.select(func.count(), func.coalesce(func.sum(table.c.payload_size), 0)).where(
-                            table.c.userid == userid, table.c.collectionid == row.collectionid,
-                            table.c.ttl > now)).one()
+                    count, size = self._count_live(conn, userid, row.collectionid, now)
                 if count:
                     stats[names[row.collectionid]] = (int(count), int(size))
             return stats
@@ -187,7 +202,9 @@ class SQLStorage(Storage):
         c = table.c
         terms = [c.userid == userid, c.collectionid == cid]
         if query.ids is not None:
-            ids = [i for i in query.ids if 0 < len(i.encode("utf-8")) <= MAX_ID_BYTES]
+            # Only ids that could have been stored can match; anything else would
+            # also be an illegal collation mix against the ASCII column on MySQL.
+            ids = [i for i in query.ids if valid_id(i)]
             if not ids:
                 return None
             terms.append(c.id.in_(ids))
@@ -337,19 +354,19 @@ class SQLStorage(Storage):
                 conn.execute(upsert, rows)
             if state.count == 0 and not rows:
                 conn.execute(self._uc_delete, {"uid": userid, "cid": cid})  # the placeholder
-            elif rows or min_ttl != state.min_ttl:
-                conn.execute(self._uc_update, {"uid": userid, "cid": cid,
-                                               "modified": modified if rows else state.modified,
-                                               "count": count, "bytes": size, "min_ttl": min_ttl})
-            return WriteResult(modified if rows else ts, missing)
+                return WriteResult(ts, missing, None)
+            totals = CollectionTotals(modified if rows else state.modified, count, size, min_ttl)
+            if rows or min_ttl != state.min_ttl:
+                conn.execute(self._uc_update, {"uid": userid, "cid": cid, **totals._asdict()})
+            return WriteResult(modified if rows else ts, missing, totals)
 
         return self._run(work, write=True)
 
     def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
-                     if_unmodified_since: int | None = None) -> None:
+                     if_unmodified_since: int | None = None) -> CollectionTotals | None:
         cid = self._collection_id(collection, create=False)
         if cid is None:
-            return
+            return None
         table = self.schema.wbo_for(userid)
         c = table.c
         terms = self._conditions(table, userid, cid, query)
@@ -357,11 +374,11 @@ class SQLStorage(Storage):
         def work(conn):
             state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since)
             if state is None or terms is None:
-                return
+                return CollectionTotals(*state) if state is not None else None
             if query.selects_all:
                 conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid))
                 conn.execute(self._uc_delete, {"uid": userid, "cid": cid})
-                return
+                return None
             if query.limit is not None and query.limit > 0:
                 ids = conn.execute(self._select(table, [c.id], terms, query, ts)).scalars().all()
                 for start in range(0, len(ids), DELETE_CHUNK):
@@ -369,9 +386,10 @@ class SQLStorage(Storage):
                                                       c.id.in_(ids[start:start + DELETE_CHUNK])))
             else:
                 conn.execute(table.delete().where(*terms))
-            self._recount(conn, table, userid, cid)
+            state = self._recount(conn, table, userid, cid)
+            return CollectionTotals(*state) if state is not None else None
 
-        self._run(work, write=True)
+        return self._run(work, write=True)
 
     def delete_storage(self, userid: int) -> None:
         table = self.schema.wbo_for(userid)
@@ -384,8 +402,9 @@ class SQLStorage(Storage):
         self._run(work, write=True)
 
     # -- maintenance -----------------------------------------------------------------
-    def purge_expired(self, ts: int, max_rows: int) -> int:
-        """Purge collection by collection, each in its own short write transaction."""
+    def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
+        """Purge collection by collection, each in its own short write transaction;
+        the user ids whose totals changed are added to ``touched``."""
         now = ts // 100
         purged = 0
         for table in self.schema.wbo:
@@ -401,6 +420,8 @@ class SQLStorage(Storage):
                         self._recount(conn, table, userid, cid)
                     return result.rowcount
                 purged += self._run(work, write=True)
+                if touched is not None:
+                    touched.add(userid)
                 if purged >= max_rows:
                     return purged
         return purged

@@ -97,6 +97,19 @@ class StorageContract:
         # another collection is independent
         assert storage.set_items(uid, "d", [WBO("a", "x")], T0).modified == T0
 
+    def test_writes_report_the_committed_totals(self, storage):
+        uid = new_userid()
+        first = storage.set_items(uid, "c", [WBO("a", "x" * 10, ttl=100), WBO("b", "y" * 5)], T0)
+        assert first.totals == (T0, 2, 15, T0 // 100 + 100)
+        assert storage.get_collection_totals(uid) == {"c": first.totals}
+        after_delete = storage.delete_items(uid, "c", ItemQuery(ids=["a"]), T0 + 100)
+        assert after_delete == storage.get_collection_totals(uid)["c"]
+        assert (after_delete.count, after_delete.bytes) == (1, 5)
+        assert storage.get_live_totals(uid, "c", T0 + 100) == (1, 5)
+        assert storage.delete_items(uid, "c", ItemQuery(), T0 + 200) is None
+        assert storage.set_items(uid, "c", [WBO("ghost", None, sortindex=1)], T0).totals is None
+        assert storage.get_collection_totals(uid) == {}
+
     def test_totals_follow_writes_and_deletes(self, storage):
         uid = new_userid()
         storage.set_items(uid, "c", [WBO("a", "x" * 10), WBO("b", "y" * 20)], T0)
@@ -182,7 +195,7 @@ class StorageContract:
         def ids(**kw):
             return sorted(storage.get_items(uid, "c", ItemQuery(**kw), T0 + 400, full=False))
 
-        assert ids(ids=["a", "c", "zz", "", "x" * 65]) == ["a", "c"]
+        assert ids(ids=["a", "c", "zz", "", "x" * 65, "é", "\u2603", "a\x00"]) == ["a", "c"]
         assert ids(ids=[""]) == []
         assert ids(parentid="p") == ["a"]
         assert ids(predecessorid="q") == ["b"]

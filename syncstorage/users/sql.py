@@ -18,6 +18,7 @@ from ..dbengine import BackendError, run_in_transaction
 __all__ = ["BackendError", "User", "UserExists", "UserDB", "users_table"]
 
 ACTIVE = 1
+MAX_USERNAME = 32
 
 
 class UserExists(Exception):
@@ -69,6 +70,8 @@ class UserDB:
         return run_in_transaction(self.engine, work, write)
 
     def get_user(self, username: str) -> User | None:
+        if len(username) > MAX_USERNAME:
+            return None  # cannot exist
         row = self._run(lambda conn: conn.execute(self._by_name, {"name": username}).one_or_none())
         return User(**row._mapping) if row is not None else None
 
@@ -84,29 +87,31 @@ class UserDB:
             raise BackendError("account vanished right after creation")
         return user
 
-    def delete_user(self, userid: int) -> None:
-        self._run(lambda conn: conn.execute(self.users.delete().where(self.users.c.userid == userid)), write=True)
+    def delete_user(self, user: User) -> None:
+        t = self.users
+        self._run(lambda conn: conn.execute(t.delete().where(t.c.userid == user.userid)), write=True)
 
-    def set_password(self, userid: int, password_hash: str) -> None:
+    def set_password(self, user: User, password_hash: str) -> None:
         """Store a new password hash and clear any reset code."""
         t = self.users
-        stmt = t.update().where(t.c.userid == userid).values(password_hash=password_hash, reset_code_hash=None,
+        stmt = t.update().where(t.c.userid == user.userid).values(password_hash=password_hash, reset_code_hash=None,
                                                                  reset_expires=None)
         self._run(lambda conn: conn.execute(stmt), write=True)
 
-    def upgrade_password_hash(self, userid: int, old_hash: str, new_hash: str) -> bool:
+    def upgrade_password_hash(self, user: User, old_hash: str, new_hash: str) -> bool:
         """Replace a legacy hash of the same password, unless it changed meanwhile."""
         t = self.users
-        stmt = t.update().where(t.c.userid == userid, t.c.password_hash == old_hash).values(password_hash=new_hash)
+        stmt = t.update().where(t.c.userid == user.userid, t.c.password_hash == old_hash).values(password_hash=new_hash)
         return self._run(lambda conn: conn.execute(stmt).rowcount, write=True) == 1
 
-    def set_email(self, userid: int, email: str) -> None:
+    def set_email(self, user: User, email: str) -> None:
         t = self.users
-        self._run(lambda conn: conn.execute(t.update().where(t.c.userid == userid).values(email=email)), write=True)
+        stmt = t.update().where(t.c.userid == user.userid).values(email=email)
+        self._run(lambda conn: conn.execute(stmt), write=True)
 
-    def set_reset_code(self, userid: int, code_hash: str | None, expires: int | None) -> None:
+    def set_reset_code(self, user: User, code_hash: str | None, expires: int | None) -> None:
         t = self.users
-        stmt = t.update().where(t.c.userid == userid).values(reset_code_hash=code_hash, reset_expires=expires)
+        stmt = t.update().where(t.c.userid == user.userid).values(reset_code_hash=code_hash, reset_expires=expires)
         self._run(lambda conn: conn.execute(stmt), write=True)
 
     def check(self) -> None:

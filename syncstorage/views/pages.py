@@ -54,5 +54,5 @@ def reset_submit(app, call) -> Response:
         return html_response("Reset your password",
                              _form(username, key, "Passwords need at least 8 characters and must not be the "
                                                   "user name."), 400)
-    app.userdb.set_password(user.userid, hash_password(password))
+    app.userdb.set_password(user, hash_password(password))
     return html_response("Password changed", "<p>Your password was changed. Use it in Firefox to sync again.</p>")

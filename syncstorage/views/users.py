@@ -77,7 +77,7 @@ def delete_user(app, call) -> Response:
     """Delete the account and everything it stored."""
     user = app.authenticate(call)
     app.storage.delete_storage(user.userid)
-    app.userdb.delete_user(user.userid)
+    app.userdb.delete_user(user)
     return text_response("1")
 
 
@@ -121,7 +121,7 @@ def request_password_reset(app, call) -> Response:
     if not user.email:
         raise WeaveError(WeaveErrno.NO_EMAIL)
     code = new_reset_code()
-    app.userdb.set_reset_code(user.userid, reset_code_hash(code),
+    app.userdb.set_reset_code(user, reset_code_hash(code),
                               int(app.clock()) + app.settings.users.reset_code_ttl)
     link = call.req.host_url + "/weave-password-reset?" + urlencode({"username": user.username, "key": code})
     hours = app.settings.users.reset_code_ttl // 3600
@@ -137,7 +137,7 @@ def clear_password_reset(app, call) -> Response:
     params = call.req.GET
     if not _captcha_ok(app, call, params.get("captcha-challenge"), params.get("captcha-response")):
         raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
-    app.userdb.set_reset_code(user.userid, None, None)
+    app.userdb.set_reset_code(user, None, None)
     return text_response("success")
 
 
@@ -158,7 +158,7 @@ def change_password(app, call) -> Response:
         raise WeaveError(WeaveErrno.WEAK_PASSWORD) from None
     if not strong_enough(password, user.username):
         raise WeaveError(WeaveErrno.WEAK_PASSWORD)
-    app.userdb.set_password(user.userid, hash_password(password))
+    app.userdb.set_password(user, hash_password(password))
     return text_response("success")
 
 
@@ -170,7 +170,7 @@ def change_email(app, call) -> Response:
         raise WeaveError(WeaveErrno.NO_EMAIL) from None
     if not valid_email(email):
         raise WeaveError(WeaveErrno.NO_EMAIL)
-    app.userdb.set_email(user.userid, email)
+    app.userdb.set_email(user, email)
     return text_response(email)
 
 

@@ -19,14 +19,14 @@ def test_create_read_update_delete(userdb):
     name = new_username()
     user = userdb.create_user(name, "a@example.com", "{SSCRYPT}x")
     assert (user.username, user.email, user.password_hash, user.active) == (name, "a@example.com", "{SSCRYPT}x", True)
-    userdb.set_email(user.userid, "b@example.com")
-    userdb.set_reset_code(user.userid, "hash", 123)
+    userdb.set_email(user, "b@example.com")
+    userdb.set_reset_code(user, "hash", 123)
     assert userdb.get_user(name).reset_code_hash == "hash"
-    userdb.set_password(user.userid, "{SSCRYPT}y")
+    userdb.set_password(user, "{SSCRYPT}y")
     changed = userdb.get_user(name)
     assert (changed.email, changed.password_hash, changed.reset_code_hash) == ("b@example.com", "{SSCRYPT}y", None)
-    assert not userdb.upgrade_password_hash(user.userid, "{SSCRYPT}stale", "{SSCRYPT}z")
-    userdb.delete_user(user.userid)
+    assert not userdb.upgrade_password_hash(user, "{SSCRYPT}stale", "{SSCRYPT}z")
+    userdb.delete_user(user)
     assert userdb.get_user(name) is None
 
 

@@ -1,0 +1,231 @@
+"""A coherent read-through cache on memcached (design §5).
+
+Keys (``prefix`` + ...): ``epoch`` and one entry per cached object.  An entry
+is JSON: ``{"s": "clean", "e": epoch, "v": value}`` or a dirty marker
+``{"s": "dirty", "e": epoch, "o": owner, "u": until, "b": base value or null}``.
+
+Readers (:meth:`CoherentCache.read`) fetch ``epoch`` and the entry in one
+round trip.  A clean entry of the current epoch is the answer: no SQL.
+Otherwise they load from the database and fill the entry: ``add`` when it was
+missing, ``cas`` when it was stale or an expired marker, and never over a
+dirty marker still in its grace period (a write may be in flight).
+
+Writers (:meth:`CoherentCache.write`) turn the entry into a dirty marker they
+own before touching the database (``cas``; ``set`` without a base when it
+was not clean), run the transaction, then, if the marker is still theirs,
+``cas`` in the base value updated with what they committed; in any other case
+they store an expired marker, which the next reader rebuilds from SQL.  The
+cache is never written ahead of the database, and a stale fill racing a
+write is overwritten before that write is acknowledged.
+
+Outages: every cache failure is logged and counted, reads fall back to SQL
+and writes go on.  A process whose write could not reach memcached is
+*suspect*: the first thing it does once memcached answers again is bump
+``epoch``, which voids every entry written before, so nothing from before the
+outage is served unchecked.  Entries also expire after ``[cache] ttl``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import pylibmc
+
+from . import metrics
+
+log = logging.getLogger("syncstorage.cache")
+
+CLEAN, DIRTY = "clean", "dirty"
+
+
+class CacheClient:
+    """pylibmc clients per thread (they are not thread-safe), with errors made uniform."""
+
+    def __init__(self, servers: list[str], prefix: str = "sync:", timeout: float = 0.25, ttl: int = 86400):
+        self.servers = servers
+        self.prefix = prefix
+        self.ttl = ttl
+        ms = max(1, int(timeout * 1000))
+        self._behaviors = {"cas": True, "ketama": True, "tcp_nodelay": True, "connect_timeout": ms,
+                           "send_timeout": ms * 1000, "receive_timeout": ms * 1000, "_poll_timeout": ms,
+                           "retry_timeout": 1, "dead_timeout": 1}
+        self._local = threading.local()
+
+    @property
+    def client(self) -> pylibmc.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = pylibmc.Client(self.servers, binary=True, behaviors=self._behaviors)
+        return client
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+
+class CacheError(Exception):
+    """memcached could not be used for this operation."""
+
+
+class CoherentCache:
+    """Read-through entries kept coherent with the database (see module docstring)."""
+
+    def __init__(self, client: CacheClient, grace: float = 10.0, clock: Callable[[], float] = time.time):
+        self.client = client
+        self.grace = grace
+        self.clock = clock
+        self.suspect = False
+        self._lock = threading.Lock()
+
+    # -- low level -------------------------------------------------------------
+    def _call(self, operation: str, fn, *args):
+        try:
+            return fn(*args)
+        except pylibmc.Error as error:
+            metrics.CACHE_ERRORS.labels(operation).inc()
+            log.warning("memcached %s failed: %s", operation, error)
+            raise CacheError(str(error)) from error
+
+    def _encode(self, entry: dict) -> str:
+        return json.dumps(entry, separators=(",", ":"))
+
+    def _decode(self, raw) -> dict | None:
+        if raw is None:
+            return None
+        try:
+            entry = json.loads(raw)
+        except (TypeError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and entry.get("s") in (CLEAN, DIRTY) else None
+
+    def _epoch(self, mc, fetched: Any) -> int:
+        """The current epoch; created (from the clock, so never a past value) when missing."""
+        if fetched is not None:
+            return int(fetched)
+        epoch_key = self.client.key("epoch")
+        self._call("add", mc.add, epoch_key, str(int(self.clock() * 1000)), 0)
+        value = self._call("get", mc.get, epoch_key)
+        if value is None:
+            raise CacheError("epoch vanished")
+        return int(value)
+
+    def _recover(self, mc) -> None:
+        """After an outage this process wrote through: void every older entry."""
+        if not self.suspect:
+            return
+        with self._lock:
+            if not self.suspect:
+                return
+            epoch_key = self.client.key("epoch")
+            try:
+                mc.incr(epoch_key, 1)
+            except pylibmc.NotFound:
+                self._epoch(mc, None)  # memcached restarted empty: a new epoch from the clock
+            except pylibmc.Error as error:
+                metrics.CACHE_ERRORS.labels("incr").inc()
+                raise CacheError(str(error)) from error
+            self.suspect = False
+            log.warning("memcached is back: epoch bumped, entries from before the outage are void")
+
+    def _fetch(self, key: str) -> tuple[dict | None, int]:
+        mc = self.client.client
+        self._recover(mc)
+        epoch_key = self.client.key("epoch")
+        found = self._call("get_multi", mc.get_multi, [epoch_key, key])
+        return self._decode(found.get(key)), self._epoch(mc, found.get(epoch_key))
+
+    # -- reads ---------------------------------------------------------------------
+    def read(self, name: str, load: Callable[[], Any], kind: str = "entry") -> Any:
+        """The cached value for ``name``, or ``load()`` (which is then cached if safe)."""
+        key = self.client.key(name)
+        try:
+            entry, epoch = self._fetch(key)
+        except CacheError:
+            metrics.CACHE_REQUESTS.labels(kind, "error").inc()
+            return load()
+        if entry is not None and entry["s"] == CLEAN and entry.get("e") == epoch:
+            metrics.CACHE_REQUESTS.labels(kind, "hit").inc()
+            return entry["v"]
+        metrics.CACHE_REQUESTS.labels(kind, "miss").inc()
+        if entry is not None and entry["s"] == DIRTY and entry.get("e") == epoch and entry["u"] > self.clock():
+            return load()  # a write is in flight: do not fill
+        token = self._token(key) if entry is not None else None
+        value = load()
+        clean = self._encode({"s": CLEAN, "e": epoch, "v": value})
+        mc = self.client.client
+        try:
+            if entry is None:
+                self._call("add", mc.add, key, clean, self.client.ttl)
+            elif token is not None and token[0] == entry:
+                self._call("cas", mc.cas, key, clean, token[1], self.client.ttl)
+        except CacheError:
+            pass
+        return value
+
+    def _token(self, key: str):
+        """(decoded entry, cas id) now, or None."""
+        try:
+            raw, cas_id = self._call("gets", self.client.client.gets, key)
+        except CacheError:
+            return None
+        return (self._decode(raw), cas_id) if raw is not None else None
+
+    # -- writes ----------------------------------------------------------------------
+    def write(self, name: str, do_write: Callable[[], Any], update: Callable[[Any, Any], Any] | None = None) -> Any:
+        """Run ``do_write()`` (the database transaction) with the entry kept coherent.
+
+        ``update(base, result)`` computes the new cached value from the value
+        before the write and the write's result; without it (or when the base
+        is unknown) the entry is left for the next reader to rebuild.
+        """
+        key = self.client.key(name)
+        owner = uuid.uuid4().hex
+        mc = self.client.client
+        try:
+            _entry, epoch = self._fetch(key)
+            token = self._token(key)
+            base = None
+            if token and token[0] and token[0]["s"] == CLEAN and token[0].get("e") == epoch and update:
+                base = token[0]["v"]
+            marker = self._encode({"s": DIRTY, "e": epoch, "o": owner, "u": self.clock() + self.grace, "b": base})
+            if base is not None and self._call("cas", mc.cas, key, marker, token[1], self.client.ttl):
+                pass
+            else:
+                marker = self._encode({"s": DIRTY, "e": epoch, "o": owner, "u": self.clock() + self.grace, "b": None})
+                self._call("set", mc.set, key, marker, self.client.ttl)
+        except CacheError:
+            self.suspect = True  # this write goes to the database unannounced
+        try:
+            result = do_write()
+        except BaseException:
+            self._settle(key, owner, None, None)
+            raise
+        self._settle(key, owner, result, update)
+        return result
+
+    def _settle(self, key: str, owner: str, result, update) -> None:
+        """After the transaction: our update if the marker is still ours, else an expired marker."""
+        mc = self.client.client
+        try:
+            token = self._token(key)
+            entry = token[0] if token else None
+            if (update and entry and entry["s"] == DIRTY and entry.get("o") == owner and entry.get("b") is not None):
+                clean = self._encode({"s": CLEAN, "e": entry["e"], "v": update(entry["b"], result)})
+                if self._call("cas", mc.cas, key, clean, token[1], self.client.ttl):
+                    return
+            expired = self._encode({"s": DIRTY, "e": entry.get("e", 0) if entry else 0, "o": None, "u": 0,
+                                    "b": None})
+            self._call("set", mc.set, key, expired, self.client.ttl)
+        except CacheError:
+            self.suspect = True
+
+    def invalidate(self, name: str) -> None:
+        """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
+        try:
+            self._call("set", self.client.client.set, self.client.key(name),
+                       self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0, "b": None}), self.client.ttl)
+        except CacheError:
+            self.suspect = True

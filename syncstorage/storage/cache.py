@@ -1,0 +1,123 @@
+"""The record store behind memcached: info/* and quota without SQL on a hit.
+
+One entry per user, ``meta:<userid>``: ``{collection: [modified, count, bytes,
+min_ttl]}``, i.e. the user's rows of ``user_collections``.  It answers
+info/collections, collection_counts, collection_usage, quota, the quota check
+of writes and the X-If-Unmodified-Since pre-check.  Counts of a collection
+whose ``min_ttl`` has passed are recounted from SQL (records expired since).
+Writes go through :meth:`CoherentCache.write`, which keeps the entry coherent
+and updates it with the totals the transaction committed.  Record reads
+(collection and item GETs) always go to SQL.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..memcache import CoherentCache
+from ..wbo import WBO
+from .base import CollectionTotals, ItemQuery, Storage, WriteResult
+from .sql import SQLStorage
+
+
+class CachedStorage(Storage):
+    def __init__(self, store: SQLStorage, cache: CoherentCache):
+        self.store = store
+        self.cache = cache
+
+    # the SQL store's engine and shard count, for callers that manage them
+    @property
+    def engine(self):
+        return self.store.engine
+
+    @property
+    def shards(self) -> int:
+        return self.store.shards
+
+    @property
+    def schema(self):
+        return self.store.schema
+
+    @staticmethod
+    def _key(userid: int) -> str:
+        return f"meta:{userid}"
+
+    def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
+        def load():
+            return {name: list(t) for name, t in self.store.get_collection_totals(userid).items()}
+        return {name: CollectionTotals(*t) for name, t in self.cache.read(self._key(userid), load, "meta").items()}
+
+    def get_live_totals(self, userid: int, collection: str, ts: int) -> tuple[int, int]:
+        return self.store.get_live_totals(userid, collection, ts)
+
+    def _live(self, userid: int, ts: int) -> dict[str, tuple[int, int]]:
+        now = ts // 100
+        live = {}
+        for name, t in self.get_collection_totals(userid).items():
+            count, size = (t.count, t.bytes) if t.min_ttl > now else self.store.get_live_totals(userid, name, ts)
+            if count:
+                live[name] = (count, size)
+        return live
+
+    def get_collection_timestamps(self, userid: int) -> dict[str, int]:
+        return {name: t.modified for name, t in self.get_collection_totals(userid).items()}
+
+    def get_collection_counts(self, userid: int, ts: int) -> dict[str, int]:
+        return {name: count for name, (count, _) in self._live(userid, ts).items()}
+
+    def get_collection_usage(self, userid: int, ts: int) -> dict[str, int]:
+        return {name: size for name, (_, size) in self._live(userid, ts).items()}
+
+    def get_total_size(self, userid: int, ts: int) -> int:
+        return sum(size for _, size in self._live(userid, ts).values())
+
+    def get_collection_timestamp(self, userid: int, collection: str) -> int | None:
+        totals = self.get_collection_totals(userid).get(collection)
+        return totals.modified if totals else None
+
+    def get_items(self, userid: int, collection: str, query: ItemQuery, ts: int, full: bool) -> list:
+        return self.store.get_items(userid, collection, query, ts, full)
+
+    def get_item(self, userid: int, collection: str, item_id: str, ts: int):
+        return self.store.get_item(userid, collection, item_id, ts)
+
+    @staticmethod
+    def _with(collection: str, totals: CollectionTotals | None):
+        def update(base: dict, _result) -> dict:
+            entry = dict(base)
+            if totals is None:
+                entry.pop(collection, None)
+            else:
+                entry[collection] = list(totals)
+            return entry
+        return update
+
+    def set_items(self, userid: int, collection: str, items: Sequence[WBO], ts: int,
+                  if_unmodified_since: int | None = None) -> WriteResult:
+        def update(base, result: WriteResult):
+            return self._with(collection, result.totals)(base, result)
+        return self.cache.write(self._key(userid),
+                                lambda: self.store.set_items(userid, collection, items, ts, if_unmodified_since),
+                                update)
+
+    def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
+                     if_unmodified_since: int | None = None) -> CollectionTotals | None:
+        def update(base, totals):
+            return self._with(collection, totals)(base, totals)
+        return self.cache.write(self._key(userid),
+                                lambda: self.store.delete_items(userid, collection, query, ts, if_unmodified_since),
+                                update)
+
+    def delete_storage(self, userid: int) -> None:
+        self.cache.write(self._key(userid), lambda: self.store.delete_storage(userid), lambda _base, _r: {})
+
+    def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
+        users: set[int] = set()
+        purged = self.store.purge_expired(ts, max_rows, users)
+        for userid in users:
+            self.cache.invalidate(self._key(userid))
+        if touched is not None:
+            touched.update(users)
+        return purged
+
+    def check(self) -> None:
+        self.store.check()

@@ -1,0 +1,63 @@
+"""The user database behind memcached: authentication and node lookups without SQL.
+
+One entry per account name, ``user:<name>`` (the account, or null for a name
+that does not exist).  Every change goes through :meth:`CoherentCache.write`,
+so a password change, a deletion or a new account is seen by every worker at
+once; the next read rebuilds the entry.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..memcache import CoherentCache
+from .sql import MAX_USERNAME, User, UserDB
+
+
+class CachedUserDB:
+    def __init__(self, db: UserDB, cache: CoherentCache):
+        self.db = db
+        self.cache = cache
+
+    @property
+    def engine(self):
+        return self.db.engine
+
+    @property
+    def users(self):
+        return self.db.users
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return f"user:{username}"
+
+    def get_user(self, username: str) -> User | None:
+        if len(username) > MAX_USERNAME:
+            return None
+
+        def load():
+            user = self.db.get_user(username)
+            return dataclasses.asdict(user) if user else None
+        value = self.cache.read(self._key(username), load, "user")
+        return User(**value) if value else None
+
+    def create_user(self, username: str, email: str | None, password_hash: str) -> User:
+        return self.cache.write(self._key(username), lambda: self.db.create_user(username, email, password_hash))
+
+    def delete_user(self, user: User) -> None:
+        self.cache.write(self._key(user.username), lambda: self.db.delete_user(user))
+
+    def set_password(self, user: User, password_hash: str) -> None:
+        self.cache.write(self._key(user.username), lambda: self.db.set_password(user, password_hash))
+
+    def upgrade_password_hash(self, user: User, old_hash: str, new_hash: str) -> bool:
+        return self.cache.write(self._key(user.username),
+                                lambda: self.db.upgrade_password_hash(user, old_hash, new_hash))
+
+    def set_email(self, user: User, email: str) -> None:
+        self.cache.write(self._key(user.username), lambda: self.db.set_email(user, email))
+
+    def set_reset_code(self, user: User, code_hash: str | None, expires: int | None) -> None:
+        self.cache.write(self._key(user.username), lambda: self.db.set_reset_code(user, code_hash, expires))
+
+    def check(self) -> None:
+        self.db.check()
