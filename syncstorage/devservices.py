@@ -157,8 +157,16 @@ class Memcached:
             sock.sendall(b"version\r\n")
             return sock.recv(64).startswith(b"VERSION")
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): requests time out as in a network partition."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()
             self.process.terminate()
             self.process.wait(timeout=30)
         self.process = None

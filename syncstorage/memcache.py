@@ -40,6 +40,7 @@ from . import metrics
 log = logging.getLogger("syncstorage.cache")
 
 CLEAN, DIRTY = "clean", "dirty"
+RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
 
 
 class CacheClient:
@@ -78,7 +79,8 @@ class CoherentCache:
         self.grace = grace
         self.clock = clock
         self.suspect = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._recovery: threading.Thread | None = None
 
     # -- low level -------------------------------------------------------------
     def _call(self, operation: str, fn, *args):
@@ -87,7 +89,27 @@ class CoherentCache:
         except pylibmc.Error as error:
             metrics.CACHE_ERRORS.labels(operation).inc()
             log.warning("memcached %s failed: %s", operation, error)
+            self._mark_suspect()
             raise CacheError(str(error)) from error
+
+    def _mark_suspect(self) -> None:
+        """An outage: entries may go stale behind our back.  A background thread
+        bumps the epoch as soon as memcached answers again, without waiting for
+        this process's next request."""
+        with self._lock:
+            self.suspect = True
+            if self._recovery is None or not self._recovery.is_alive():
+                self._recovery = threading.Thread(target=self._recover_in_background, daemon=True,
+                                                  name="memcached-recovery")
+                self._recovery.start()
+
+    def _recover_in_background(self) -> None:
+        while self.suspect:
+            time.sleep(RECOVERY_INTERVAL)
+            try:
+                self._recover(self.client.client)
+            except CacheError:
+                continue
 
     def _encode(self, entry: dict) -> str:
         return json.dumps(entry, separators=(",", ":"))
@@ -128,6 +150,7 @@ class CoherentCache:
                 metrics.CACHE_ERRORS.labels("incr").inc()
                 raise CacheError(str(error)) from error
             self.suspect = False
+            metrics.CACHE_EPOCH_BUMPS.inc()
             log.warning("memcached is back: epoch bumped, entries from before the outage are void")
 
     def _fetch(self, key: str) -> tuple[dict | None, int]:
@@ -197,7 +220,7 @@ class CoherentCache:
                 marker = self._encode({"s": DIRTY, "e": epoch, "o": owner, "u": self.clock() + self.grace, "b": None})
                 self._call("set", mc.set, key, marker, self.client.ttl)
         except CacheError:
-            self.suspect = True  # this write goes to the database unannounced
+            pass  # the write goes to the database unannounced; _call made this process suspect
         try:
             result = do_write()
         except BaseException:
@@ -220,7 +243,7 @@ class CoherentCache:
                                     "b": None})
             self._call("set", mc.set, key, expired, self.client.ttl)
         except CacheError:
-            self.suspect = True
+            pass  # _call made this process suspect: the epoch is bumped once memcached is back
 
     def invalidate(self, name: str) -> None:
         """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
@@ -228,4 +251,4 @@ class CoherentCache:
             self._call("set", self.client.client.set, self.client.key(name),
                        self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0, "b": None}), self.client.ttl)
         except CacheError:
-            self.suspect = True
+            pass  # _call made this process suspect: the epoch is bumped once memcached is back

@@ -1,0 +1,162 @@
+"""The coherence protocol against a real memcached, step by step."""
+import json
+import uuid
+
+import pytest
+
+from syncstorage.devservices import Memcached, ServiceUnavailable, wait_for
+from syncstorage.memcache import CacheClient, CoherentCache
+
+from .conftest import REQUIRE_SERVICES
+
+
+@pytest.fixture
+def cache(memcached):
+    return CoherentCache(CacheClient([memcached.address], prefix=f"t{uuid.uuid4().hex[:8]}:"), grace=5)
+
+
+class Database:
+    """The source of truth the cache fronts, with a count of loads."""
+
+    def __init__(self, value):
+        self.value, self.loads = value, 0
+
+    def load(self):
+        self.loads += 1
+        return self.value
+
+
+def test_read_through_then_hits(cache):
+    db = Database({"a": 1})
+    assert cache.read("k", db.load) == {"a": 1}
+    assert cache.read("k", db.load) == {"a": 1}
+    assert db.loads == 1
+
+
+def test_write_updates_the_entry_from_its_base(cache):
+    db = Database({"a": 1})
+    cache.read("k", db.load)
+
+    def commit():
+        db.value = {"a": 1, "b": 2}
+        return "b"
+    assert cache.write("k", commit, lambda base, result: {**base, result: 2}) == "b"
+    assert cache.read("k", db.load) == {"a": 1, "b": 2}
+    assert db.loads == 1  # updated in place, no rebuild
+
+
+def test_write_without_update_makes_the_next_read_rebuild(cache):
+    db = Database("old")
+    cache.read("k", db.load)
+    cache.write("k", lambda: setattr(db, "value", "new"))
+    assert cache.read("k", db.load) == "new" and db.loads == 2
+
+
+def test_failed_write_leaves_nothing_stale(cache):
+    db = Database("v1")
+    cache.read("k", db.load)
+    with pytest.raises(RuntimeError):
+        cache.write("k", lambda: (_ for _ in ()).throw(RuntimeError("rollback")), lambda b, r: "never")
+    assert cache.read("k", db.load) == "v1"
+
+
+def test_a_reader_never_fills_over_a_write_in_flight(cache):
+    db = Database("before")
+    cache.read("k", db.load)
+    seen = []
+
+    def commit():
+        # another worker reads while this transaction runs: it must go to the
+        # database and must not cache what it read
+        seen.append(cache.read("k", db.load))
+        db.value = "after"
+    cache.write("k", commit)
+    assert seen == ["before"]
+    assert cache.read("k", db.load) == "after"
+
+
+def test_a_stale_fill_racing_a_write_is_overwritten_before_the_write_returns(cache):
+    db = Database("before")
+
+    def slow_reader_load():
+        # the reader read the database before the write committed ...
+        value = db.load()
+        # ... and the write commits while the reader is still on its way to fill
+        cache.write("k", lambda: setattr(db, "value", "after"))
+        return value
+    assert cache.read("k", slow_reader_load) == "before"
+    assert cache.read("k", db.load) == "after"
+
+
+def test_concurrent_writers_do_not_lose_each_other(cache):
+    db = Database({"a": 1})
+    cache.read("k", db.load)
+
+    def first():
+        def second_commit():
+            db.value = {**db.value, "c": 3}
+            return "c"
+        # a second writer starts and finishes inside the first one's transaction
+        cache.write("k", second_commit, lambda base, r: {**base, r: 3})
+        db.value = {**db.value, "b": 2}
+        return "b"
+    cache.write("k", first, lambda base, r: {**base, r: 2})
+    assert cache.read("k", db.load) == {"a": 1, "b": 2, "c": 3}
+
+
+def test_unreachable_memcached_falls_back(tmp_path):
+    cache = CoherentCache(CacheClient(["127.0.0.1:1"], timeout=0.05))
+    db = Database("v")
+    assert cache.read("k", db.load) == "v" and cache.read("k", db.load) == "v" and db.loads == 2
+    assert cache.write("k", lambda: "done", lambda b, r: r) == "done"
+    assert cache.suspect
+
+
+def test_entries_from_before_an_outage_are_void_after_it(memcached):
+    """A write while memcached is frozen must not leave the old entry servable afterwards."""
+    try:
+        server = Memcached().start()
+    except ServiceUnavailable as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("old")
+        assert other_worker.read("k", db.load) == "old"
+        server.pause()
+        cache.write("k", lambda: setattr(db, "value", "new"), lambda b, r: "new")  # unannounced
+        assert cache.suspect
+        server.resume()
+        wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
+        assert other_worker.read("k", db.load) == "new"
+    finally:
+        server.stop()
+
+
+def test_memcached_restarted_empty_is_handled():
+    try:
+        server = Memcached().start()
+    except ServiceUnavailable as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("v1")
+        cache.read("k", db.load)
+        port = server.port
+        server.stop()
+        cache.write("k", lambda: setattr(db, "value", "v2"))
+        server = Memcached(port=port).start()
+        wait_for(lambda: not cache.suspect, 10, what="recovery after the restart")
+        assert cache.read("k", db.load) == "v2"
+    finally:
+        server.stop()
+
+
+def test_entries_are_json_not_pickles(cache, memcached):
+    cache.read("k", lambda: {"x": [1, 2]})
+    raw = cache.client.client.get(cache.client.key("k"))
+    assert json.loads(raw)["v"] == {"x": [1, 2]}
