@@ -8,12 +8,14 @@ exception becomes 500 with a crash id that is also logged.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import sqlalchemy as sa
 from routes import Mapper
 from webob import Request, Response
 
@@ -153,22 +155,29 @@ def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
     if "storage" not in deps and "userdb" not in deps:
         migrate_embedded(settings)
     engines = Engines(settings)
-    cache = make_cache(settings)
+    client = cache_client(settings)
     if "storage" not in deps:
         store = SQLStorage(engines.get(settings.storage.sqluri))
-        deps["storage"] = CachedStorage(store, cache) if cache else store
+        deps["storage"] = CachedStorage(store, coherent_cache(settings, client, settings.storage.sqluri)) \
+            if client else store
     if "userdb" not in deps:
         users = UserDB(engines.get(settings.users.sqluri))
-        deps["userdb"] = CachedUserDB(users, cache) if cache else users
+        deps["userdb"] = CachedUserDB(users, coherent_cache(settings, client, settings.users.sqluri)) \
+            if client else users
     return SyncApp(settings, **deps)
 
 
-def make_cache(settings: Settings) -> CoherentCache | None:
-    """The coherent memcached layer, or None when no servers are configured."""
+def cache_client(settings: Settings) -> CacheClient | None:
+    """The memcached client, or None when no servers are configured."""
     c = settings.cache
-    if not c.servers:
-        return None
-    return CoherentCache(CacheClient(c.servers, prefix=c.prefix, timeout=c.timeout, ttl=c.ttl), grace=c.write_grace)
+    return CacheClient(c.servers, prefix=c.prefix, timeout=c.timeout, ttl=c.ttl) if c.servers else None
+
+
+def coherent_cache(settings: Settings, client: CacheClient, database_url: str) -> CoherentCache:
+    """Entries of one database, in a namespace derived from its URL (without the password)."""
+    safe_url = sa.engine.make_url(database_url).render_as_string(hide_password=True)
+    namespace = hashlib.sha1(safe_url.encode("utf-8")).hexdigest()[:10] + ":"
+    return CoherentCache(client, grace=settings.cache.write_grace, namespace=namespace)
 
 
 class Engines:

@@ -1,6 +1,8 @@
 """A coherent read-through cache on memcached (design §5).
 
-Keys (``prefix`` + ...): ``epoch`` and one entry per cached object.  An entry
+Keys (``prefix`` + namespace + ...): ``epoch`` and one entry per cached
+object.  The namespace names the database the entries come from, so that
+several databases (storage nodes, test set-ups) can share one memcached.  An entry
 is JSON: ``{"s": "clean", "e": epoch, "v": value}`` or a dirty marker
 ``{"s": "dirty", "e": epoch, "o": owner, "u": until, "b": base value or null}``.
 
@@ -74,13 +76,18 @@ class CacheError(Exception):
 class CoherentCache:
     """Read-through entries kept coherent with the database (see module docstring)."""
 
-    def __init__(self, client: CacheClient, grace: float = 10.0, clock: Callable[[], float] = time.time):
+    def __init__(self, client: CacheClient, grace: float = 10.0, clock: Callable[[], float] = time.time,
+                 namespace: str = ""):
         self.client = client
+        self.namespace = namespace
         self.grace = grace
         self.clock = clock
         self.suspect = False
         self._lock = threading.RLock()
         self._recovery: threading.Thread | None = None
+
+    def _key(self, name: str) -> str:
+        return self.client.key(self.namespace + name)
 
     # -- low level -------------------------------------------------------------
     def _call(self, operation: str, fn, *args):
@@ -127,7 +134,7 @@ class CoherentCache:
         """The current epoch; created (from the clock, so never a past value) when missing."""
         if fetched is not None:
             return int(fetched)
-        epoch_key = self.client.key("epoch")
+        epoch_key = self._key("epoch")
         self._call("add", mc.add, epoch_key, str(int(self.clock() * 1000)), 0)
         value = self._call("get", mc.get, epoch_key)
         if value is None:
@@ -141,7 +148,7 @@ class CoherentCache:
         with self._lock:
             if not self.suspect:
                 return
-            epoch_key = self.client.key("epoch")
+            epoch_key = self._key("epoch")
             try:
                 mc.incr(epoch_key, 1)
             except pylibmc.NotFound:
@@ -156,14 +163,14 @@ class CoherentCache:
     def _fetch(self, key: str) -> tuple[dict | None, int]:
         mc = self.client.client
         self._recover(mc)
-        epoch_key = self.client.key("epoch")
+        epoch_key = self._key("epoch")
         found = self._call("get_multi", mc.get_multi, [epoch_key, key])
         return self._decode(found.get(key)), self._epoch(mc, found.get(epoch_key))
 
     # -- reads ---------------------------------------------------------------------
     def read(self, name: str, load: Callable[[], Any], kind: str = "entry") -> Any:
         """The cached value for ``name``, or ``load()`` (which is then cached if safe)."""
-        key = self.client.key(name)
+        key = self._key(name)
         try:
             entry, epoch = self._fetch(key)
         except CacheError:
@@ -204,7 +211,7 @@ class CoherentCache:
         before the write and the write's result; without it (or when the base
         is unknown) the entry is left for the next reader to rebuild.
         """
-        key = self.client.key(name)
+        key = self._key(name)
         owner = uuid.uuid4().hex
         mc = self.client.client
         try:
@@ -248,7 +255,7 @@ class CoherentCache:
     def invalidate(self, name: str) -> None:
         """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
         try:
-            self._call("set", self.client.client.set, self.client.key(name),
+            self._call("set", self.client.client.set, self._key(name),
                        self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0, "b": None}), self.client.ttl)
         except CacheError:
             pass  # _call made this process suspect: the epoch is bumped once memcached is back

@@ -18,3 +18,15 @@ def test_every_route_has_handlers_and_a_unique_name():
     names = [name for name, _path, _methods in ROUTES]
     assert len(names) == len(set(names))
     assert all(methods and all(callable(h) for h in methods.values()) for _n, _p, methods in ROUTES)
+
+
+def test_cache_namespaces_follow_the_database_and_hide_passwords():
+    from syncstorage.app import cache_client, coherent_cache
+
+    settings = load_settings(overrides={"cache.servers": "127.0.0.1:1"}, environ={})
+    client = cache_client(settings)
+    first = coherent_cache(settings, client, "mysql+pymysql://u:secret@db1/sync")
+    same = coherent_cache(settings, client, "mysql+pymysql://u:other-secret@db1/sync")
+    other = coherent_cache(settings, client, "mysql+pymysql://u:secret@db2/sync")
+    assert first.namespace == same.namespace != other.namespace
+    assert cache_client(load_settings(environ={})) is None

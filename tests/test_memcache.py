@@ -160,3 +160,11 @@ def test_entries_are_json_not_pickles(cache, memcached):
     cache.read("k", lambda: {"x": [1, 2]})
     raw = cache.client.client.get(cache.client.key("k"))
     assert json.loads(raw)["v"] == {"x": [1, 2]}
+
+
+def test_databases_sharing_memcached_do_not_collide(memcached):
+    client = CacheClient([memcached.address], prefix=f"t{uuid.uuid4().hex[:8]}:")
+    node_a, node_b = CoherentCache(client, namespace="a:"), CoherentCache(client, namespace="b:")
+    assert node_a.read("meta:5", lambda: "user 5 on a") == "user 5 on a"
+    assert node_b.read("meta:5", lambda: "user 5 on b") == "user 5 on b"
+    assert node_a.read("meta:5", lambda: "reloaded") == "user 5 on a"
