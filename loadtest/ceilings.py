@@ -18,7 +18,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, free_port
+from syncstorage.devservices import MariaDB, Memcached, free_port
 
 from loadtest import servers
 
@@ -67,6 +67,7 @@ def table(runs: dict) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
+    parser.add_argument("--memcached", action="store_true", help="put a throwaway memcached in front")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=16, help="accounts the POST run rotates over")
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
     tmp = Path(tempfile.mkdtemp(prefix="syncstorage-ceilings-"))
-    procs, mariadb = [], None
+    procs, mariadb, memcached = [], None, None
     try:
         if args.backend == "mysql":
             mariadb = MariaDB().start()
@@ -88,6 +89,9 @@ def main(argv=None) -> int:
             url = f"sqlite:///{tmp / 'ceilings.db'}"
         env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
                "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/"}
+        if args.memcached:
+            memcached = Memcached().start()
+            env["SYNCSTORAGE_CACHE_SERVERS"] = memcached.address
         servers.migrate(env)
         app_port, trivial_port = free_port(), free_port()
         log_dir = Path(args.log_dir)
@@ -103,9 +107,12 @@ def main(argv=None) -> int:
             servers.stop(proc)
         if mariadb:
             mariadb.stop()
+        if memcached:
+            memcached.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"backend={args.backend} workers={args.workers} threads={args.threads} "
+    print(f"backend={args.backend}{'+memcached' if args.memcached else ''} workers={args.workers} "
+          f"threads={args.threads} "
           f"connections={args.connections} duration={args.duration}s")
     print("\n".join(table(runs)))
     if args.json:

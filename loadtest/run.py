@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, free_port
+from syncstorage.devservices import MariaDB, Memcached, free_port
 
 from loadtest import ceilings, datagen, knee, servers
 
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=("sqlite", "mysql"), default="sqlite")
+    p.add_argument("--memcached", action="store_true", help="put a throwaway memcached in front")
     p.add_argument("--target", help="load this server instead of starting one (no ceilings)")
     p.add_argument("--accounts", type=int, default=300, help="accounts to create and sync with")
     p.add_argument("--full-fraction", type=float, default=0.05, help="accounts with a full ~1 MB profile")
@@ -74,6 +75,33 @@ def run_locust(args, base: str, out: Path) -> int:
         return subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=run_time + 120).returncode
 
 
+def scrape_or_none(base: str) -> dict | None:
+    try:
+        return servers.scrape(base)
+    except OSError:
+        return None  # an external target that does not show us its metrics
+
+
+def server_figures(before: dict, after: dict, out: Path) -> dict:
+    """Cache hit ratio and SQL statements per completed session over the Locust run."""
+    def delta(prefix):
+        return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(prefix))
+    hits = delta("syncstorage_cache_requests_total{kind=meta,result=hit}") + \
+        delta("syncstorage_cache_requests_total{kind=user,result=hit}")
+    lookups = delta("syncstorage_cache_requests_total{")
+    statements = delta("syncstorage_sql_statements_total")
+    sessions = 0
+    with open(out / "sessions.csv") as fh:
+        next(fh)
+        for line in fh:
+            sessions += int(line.split(",")[2])
+    figures = {"cache_lookups": lookups, "cache_hit_ratio": hits / lookups if lookups else None,
+               "sql_statements": statements, "sessions": sessions,
+               "sql_statements_per_session": statements / sessions if sessions else None}
+    (out / "server_metrics.json").write_text(json.dumps(figures, indent=2))
+    return figures
+
+
 def write_report(args, out: Path, summary: dict, ceiling_runs: dict | None, setup: dict) -> Path:
     title = f"Step load: {args.label or args.backend}"
     lines = [f"# {title}", "",
@@ -95,6 +123,16 @@ def write_report(args, out: Path, summary: dict, ceiling_runs: dict | None, setu
                       f"{best['goodput']:.0f} requests/s = {best['goodput'] / trivial:.3f} of the trivial app, "
                       f"{best['goodput'] / ceiling_runs[ceilings.INFO]['rps']:.2f} of the info/collections "
                       "ceiling.", ""]
+    figures = setup.get("server_metrics")
+    if figures:
+        ratio = figures["cache_hit_ratio"]
+        per_session = figures["sql_statements_per_session"]
+        lines += ["## Server-side figures over the step run (from /__metrics__)", "",
+                  f"- sessions completed: {figures['sessions']}",
+                  f"- SQL statements: {figures['sql_statements']:.0f} = "
+                  + (f"{per_session:.2f} per session" if per_session is not None else "n/a"),
+                  f"- cache lookups: {figures['cache_lookups']:.0f}, hit ratio "
+                  + (f"{ratio:.1%}" if ratio is not None else "n/a (no memcached)"), ""]
     lines += ["## Steps", ""] + summary["table"] + ["", "![throughput and latency against offered load](knee.png)",
                                                      ""]
     path = out / "report.md"
@@ -108,7 +146,7 @@ def main(argv=None) -> int:
     out = args.out or ROOT / "loadtest" / "results" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     setup = {"argv": argv, "backend": args.backend if not args.target else f"external {args.target}"}
-    procs, mariadb, tmp = [], None, Path(tempfile.mkdtemp(prefix="syncstorage-loadtest-"))
+    procs, mariadb, memcached, tmp = [], None, None, Path(tempfile.mkdtemp(prefix="syncstorage-loadtest-"))
     ceiling_runs = None
     try:
         if args.target:
@@ -125,6 +163,10 @@ def main(argv=None) -> int:
                 url = f"sqlite:///{Path(args.data_dir or tmp) / 'loadtest.db'}"
             env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "8",
                    "SYNCSTORAGE_NODE_URL": "auto", "SYNCSTORAGE_STORAGE_RETRY_AFTER": str(args.retry_after)}
+            if args.memcached:
+                memcached = Memcached(memory_mb=256).start()
+                env["SYNCSTORAGE_CACHE_SERVERS"] = memcached.address
+                setup["backend"] += "+memcached"
             env.update(item.split("=", 1) for item in args.server_env)
             servers.migrate(env)
             print(f"generating {args.accounts} accounts ...", flush=True)
@@ -149,14 +191,20 @@ def main(argv=None) -> int:
             elif args.ceilings_seconds:
                 print("wrk is not installed: no ceilings in this report (apt-get install wrk)", flush=True)
         print(f"step load: {args.step_count} steps of {args.step_seconds:g} s against {base} ...", flush=True)
+        before = scrape_or_none(base)
         started = time.time()
         run_locust(args, base, out)
         print(f"locust finished in {time.time() - started:.0f} s", flush=True)
+        after = scrape_or_none(base)
+        if before is not None and after is not None:
+            setup["server_metrics"] = server_figures(before, after, out)
     finally:
         for proc in procs:
             servers.stop(proc)
         if mariadb:
             mariadb.stop()
+        if memcached:
+            memcached.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     summary = knee.analyse(out, args.interval, args.settle, title=f"Sync sessions under step load ({setup['backend']})")
     report = write_report(args, out, summary, ceiling_runs, setup)

@@ -23,6 +23,9 @@ def start_gunicorn(app: str, port: int, env: dict, workers: int, threads: int, l
     """gunicorn with gthread workers on 127.0.0.1:port; returns once it answers HTTP."""
     cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
            "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app]
+    metrics_dir = Path(log).with_suffix(".metrics")  # workers' metrics meet here (/__metrics__)
+    metrics_dir.mkdir(exist_ok=True)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True)
     wait_for(lambda: answers(f"http://127.0.0.1:{port}"), 60, interval=0.2, what=f"{app} on port {port}")
@@ -68,3 +71,17 @@ def create_account(base: str, email: str, password: str = profiles.PASSWORD) -> 
 
 def basic_token(name: str, password: str = profiles.PASSWORD) -> str:
     return base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def scrape(base: str) -> dict[str, float]:
+    """/__metrics__ as {sample name with labels: value} (counters summed over workers)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base}/__metrics__", timeout=10) as res:
+        text = res.read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}"] = values.get(f"{sample.name}{{{labels}}}", 0.0) + sample.value
+    return values

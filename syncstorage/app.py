@@ -27,6 +27,7 @@ from .dbengine import BackendError, create_engine
 from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache
+from .metrics import instrument_engine
 from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.cache import CachedStorage
@@ -44,6 +45,7 @@ NAME = r"[A-Za-z0-9._-]+"
 # name, path template, {method: handler(app, call) -> Response}
 ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
     ("heartbeat", "/__heartbeat__", {"GET": ops.heartbeat}),
+    ("metrics", "/__metrics__", {"GET": ops.metrics_view}),
     ("info_collections", "/{api}/{username}/info/collections", {"GET": storage_views.info_collections}),
     ("info_counts", "/{api}/{username}/info/collection_counts", {"GET": storage_views.info_collection_counts}),
     ("info_quota", "/{api}/{username}/info/quota", {"GET": storage_views.info_quota}),
@@ -190,8 +192,10 @@ class Engines:
     def get(self, url: str):
         if url not in self._engines:
             s = self.settings.storage
-            self._engines[url] = create_engine(url, pool_size=s.pool_size, max_overflow=s.pool_max_overflow,
-                                               pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout)
+            engine = create_engine(url, pool_size=s.pool_size, max_overflow=s.pool_max_overflow,
+                                   pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout)
+            instrument_engine(engine)
+            self._engines[url] = engine
         return self._engines[url]
 
 

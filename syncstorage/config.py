@@ -88,6 +88,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache", "ttl", int, 86400, "seconds an entry may live at most"),
     Setting("cache", "write_grace", float, 10.0,
             "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
+    # [metrics] -- /__metrics__
+    Setting("metrics", "trusted", as_list, ["127.0.0.1/32", "::1/128"],
+            "addresses (CIDR) allowed to read /__metrics__; others get 404"),
     # [node] -- this node's identity
     Setting("node", "url", str, "",
             "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),

@@ -174,12 +174,12 @@ class CoherentCache:
         try:
             entry, epoch = self._fetch(key)
         except CacheError:
-            metrics.CACHE_REQUESTS.labels(kind, "error").inc()
+            metrics.cache_request(kind, "error").inc()
             return load()
         if entry is not None and entry["s"] == CLEAN and entry.get("e") == epoch:
-            metrics.CACHE_REQUESTS.labels(kind, "hit").inc()
+            metrics.cache_request(kind, "hit").inc()
             return entry["v"]
-        metrics.CACHE_REQUESTS.labels(kind, "miss").inc()
+        metrics.cache_request(kind, "miss").inc()
         if entry is not None and entry["s"] == DIRTY and entry.get("e") == epoch and entry["u"] > self.clock():
             return load()  # a write is in flight: do not fill
         token = self._token(key) if entry is not None else None

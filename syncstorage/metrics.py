@@ -1,8 +1,56 @@
-"""Metrics (prometheus_client): what the cache and the request path are doing."""
-from prometheus_client import Counter
+"""Metrics (prometheus_client), served at ``/__metrics__``.
+
+Under gunicorn every worker is a process; with PROMETHEUS_MULTIPROC_DIR set
+(``syncstorage serve`` sets it) the endpoint aggregates all of them.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import multiprocess
 
 CACHE_REQUESTS = Counter("syncstorage_cache_requests_total", "Cache lookups by kind and result (hit, miss, error)",
                          ["kind", "result"])
 CACHE_ERRORS = Counter("syncstorage_cache_errors_total", "memcached operations that failed", ["operation"])
 CACHE_EPOCH_BUMPS = Counter("syncstorage_cache_epoch_bumps_total",
-                            "Times this process voided all entries after a memcached outage")
+                            "Times a process voided all entries after a memcached outage")
+SQL_STATEMENTS = Counter("syncstorage_sql_statements_total", "SQL statements sent to the databases")
+
+_cache_children: dict[tuple[str, str], Counter] = {}
+
+
+def cache_request(kind: str, result: str):
+    """The CACHE_REQUESTS child for (kind, result), bound once (labels() costs on the hot path)."""
+    child = _cache_children.get((kind, result))
+    if child is None:
+        child = _cache_children[(kind, result)] = CACHE_REQUESTS.labels(kind, result)
+    return child
+
+
+def instrument_engine(engine) -> None:
+    """Count every statement the engine sends."""
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", lambda *args: SQL_STATEMENTS.inc())
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric (of every worker in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def trusted(address: str | None, networks: list[str]) -> bool:
+    """Whether ``address`` lies in one of ``networks`` (CIDR strings)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)

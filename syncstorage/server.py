@@ -1,6 +1,10 @@
 """``syncstorage serve``: the application under gunicorn with gthread workers."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from gunicorn.app.base import BaseApplication
 
 from .config import Settings
@@ -37,4 +41,8 @@ class SyncServer(BaseApplication):
 
 
 def serve(settings: Settings, config_path: str | None = None) -> None:
+    # Workers are processes: their metrics meet in a shared folder, emptied at start.
+    metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="syncstorage-metrics-"))
+    for stale in Path(metrics_dir).glob("*.db"):
+        stale.unlink()
     SyncServer(settings, config_path).run()
