@@ -26,7 +26,7 @@ from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
 from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
 from .mailer import Mailer
-from .memcache import CacheClient, CoherentCache
+from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .metrics import instrument_engine
 from .migrate import migrate_embedded
 from .storage.base import Storage
@@ -41,6 +41,7 @@ log = logging.getLogger("syncstorage")
 API = r"1\.0|1|1\.1"
 USER_API = r"1\.0|1"
 NAME = r"[A-Za-z0-9._-]+"
+USERID_MEMORY = 100000  # user names whose id a worker remembers for prefetching
 
 # name, path template, {method: handler(app, call) -> Response}
 ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
@@ -106,6 +107,13 @@ class SyncApp:
         self.clock = clock
         self.mapper = build_mapper()
         self.handlers = {name: methods for name, _path, methods in ROUTES}
+        # With both caches on one memcached, a request fetches the account and the
+        # user's info/* entry in one round trip; the user id is remembered per name.
+        self._prefetch_client = None
+        if isinstance(storage, CachedStorage) and isinstance(userdb, CachedUserDB) and \
+                storage.cache.client is userdb.cache.client:
+            self._prefetch_client = storage.cache.client
+        self._userids: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response):
         req = Request(environ)
@@ -123,6 +131,8 @@ class SyncApp:
             crash_id = uuid.uuid4().hex
             log.exception("unexpected error (crash id %s) on %s %s", crash_id, req.method, req.path)
             response = InternalError(crash_id).response()
+        finally:
+            clear_prefetched()
         response.headers.update(call.headers)
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
         return response(environ, start_response)
@@ -147,7 +157,17 @@ class SyncApp:
 
     def authenticate(self, call: Call) -> User:
         """The user named in the URL, proven by the request's Basic credentials."""
-        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), call.match["username"])
+        username = call.match["username"]
+        if self._prefetch_client is not None:
+            wanted = [(self.userdb.cache, CachedUserDB.key(username))]
+            if username in self._userids:
+                wanted.append((self.storage.cache, CachedStorage.key(self._userids[username])))
+            prefetch(self._prefetch_client, wanted)
+        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username)
+        if self._prefetch_client is not None:
+            if len(self._userids) > USERID_MEMORY:
+                self._userids.clear()
+            self._userids[username] = call.user.userid
         return call.user
 
 

@@ -73,6 +73,33 @@ class CacheError(Exception):
     """memcached could not be used for this operation."""
 
 
+# Entries fetched ahead for the request this thread is serving (see prefetch()).
+_prefetched = threading.local()
+
+
+def prefetch(client: CacheClient, wanted: list[tuple["CoherentCache", str]]) -> None:
+    """Fetch several entries (and their epochs) in one round trip for this request.
+
+    A later :meth:`CoherentCache.read` of one of them in the same request uses
+    the fetched value instead of asking memcached again: reading it a moment
+    earlier within one request changes nothing about what the request may see.
+    Call :func:`clear_prefetched` when the request ends.
+    """
+    if any(cache.suspect for cache, _name in wanted):
+        return  # let the normal path recover first
+    keys = {key for cache, name in wanted for key in (cache._key("epoch"), cache._key(name))}
+    try:
+        found = client.client.get_multi(list(keys))
+    except pylibmc.Error:
+        return  # the reads will try again, and report
+    _prefetched.values = {(id(cache), name): (found.get(cache._key(name)), found.get(cache._key("epoch")))
+                          for cache, name in wanted}
+
+
+def clear_prefetched() -> None:
+    _prefetched.values = None
+
+
 class CoherentCache:
     """Read-through entries kept coherent with the database (see module docstring)."""
 
@@ -172,7 +199,11 @@ class CoherentCache:
         """The cached value for ``name``, or ``load()`` (which is then cached if safe)."""
         key = self._key(name)
         try:
-            entry, epoch = self._fetch(key)
+            ahead = (getattr(_prefetched, "values", None) or {}).pop((id(self), name), None)
+            if ahead is not None and not self.suspect:
+                entry, epoch = self._decode(ahead[0]), self._epoch(self.client.client, ahead[1])
+            else:
+                entry, epoch = self._fetch(key)
         except CacheError:
             metrics.cache_request(kind, "error").inc()
             return load()

@@ -168,3 +168,28 @@ def test_databases_sharing_memcached_do_not_collide(memcached):
     assert node_a.read("meta:5", lambda: "user 5 on a") == "user 5 on a"
     assert node_b.read("meta:5", lambda: "user 5 on b") == "user 5 on b"
     assert node_a.read("meta:5", lambda: "reloaded") == "user 5 on a"
+
+
+def test_prefetched_entries_answer_without_another_round_trip():
+    """One get_multi fetches several entries; reads in the same request use it."""
+    try:
+        server = Memcached().start()
+    except ServiceUnavailable as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    from syncstorage.memcache import clear_prefetched, prefetch
+    try:
+        client = CacheClient([server.address], timeout=0.1)
+        users, meta = CoherentCache(client, namespace="u:"), CoherentCache(client, namespace="m:")
+        users.read("user:bob", lambda: {"userid": 5})
+        meta.read("meta:5", lambda: {"c": [1, 1, 1, 1]})
+        prefetch(client, [(users, "user:bob"), (meta, "meta:5")])
+        server.pause()  # from here on any memcached call would fail
+        assert users.read("user:bob", lambda: "database") == {"userid": 5}
+        assert meta.read("meta:5", lambda: "database") == {"c": [1, 1, 1, 1]}
+        assert not users.suspect and not meta.suspect
+        clear_prefetched()
+        assert users.read("user:bob", lambda: "database") == "database"  # now it had to ask, and failed over
+    finally:
+        server.stop()

@@ -38,13 +38,13 @@ class CachedStorage(Storage):
         return self.store.schema
 
     @staticmethod
-    def _key(userid: int) -> str:
+    def key(userid: int) -> str:
         return f"meta:{userid}"
 
     def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
         def load():
             return {name: list(t) for name, t in self.store.get_collection_totals(userid).items()}
-        return {name: CollectionTotals(*t) for name, t in self.cache.read(self._key(userid), load, "meta").items()}
+        return {name: CollectionTotals(*t) for name, t in self.cache.read(self.key(userid), load, "meta").items()}
 
     def get_live_totals(self, userid: int, collection: str, ts: int) -> tuple[int, int]:
         return self.store.get_live_totals(userid, collection, ts)
@@ -95,7 +95,7 @@ class CachedStorage(Storage):
                   if_unmodified_since: int | None = None) -> WriteResult:
         def update(base, result: WriteResult):
             return self._with(collection, result.totals)(base, result)
-        return self.cache.write(self._key(userid),
+        return self.cache.write(self.key(userid),
                                 lambda: self.store.set_items(userid, collection, items, ts, if_unmodified_since),
                                 update)
 
@@ -103,18 +103,18 @@ class CachedStorage(Storage):
                      if_unmodified_since: int | None = None) -> CollectionTotals | None:
         def update(base, totals):
             return self._with(collection, totals)(base, totals)
-        return self.cache.write(self._key(userid),
+        return self.cache.write(self.key(userid),
                                 lambda: self.store.delete_items(userid, collection, query, ts, if_unmodified_since),
                                 update)
 
     def delete_storage(self, userid: int) -> None:
-        self.cache.write(self._key(userid), lambda: self.store.delete_storage(userid), lambda _base, _r: {})
+        self.cache.write(self.key(userid), lambda: self.store.delete_storage(userid), lambda _base, _r: {})
 
     def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
         users: set[int] = set()
         purged = self.store.purge_expired(ts, max_rows, users)
         for userid in users:
-            self.cache.invalidate(self._key(userid))
+            self.cache.invalidate(self.key(userid))
         if touched is not None:
             touched.update(users)
         return purged

@@ -278,6 +278,25 @@ class SQLStorage(Storage):
             state = conn.execute(self._uc_lock, key).one()
         return state
 
+    def _lock_with_existing(self, conn, table, userid: int, cid: int, ids: list[str]):
+        """Lock the collection's row and the records ``ids`` in one statement.
+
+        Returns (totals row or None, {id: payload_size} of the records that exist):
+        a write needs both, and one round trip instead of two is a quarter of a
+        write's statements."""
+        uc, c = self.schema.user_collections, table.c
+        stmt = (sa.select(uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl, c.id, c.payload_size)
+                .select_from(uc.outerjoin(table, (c.userid == uc.c.userid) & (c.collectionid == uc.c.collectionid)
+                                          & c.id.in_(ids)))
+                .where(uc.c.userid == userid, uc.c.collectionid == cid)
+                .with_for_update())
+        rows = conn.execute(stmt).all()
+        if not rows:
+            return None, {}
+        first = rows[0]
+        state = CollectionTotals(first.modified, first.count, first.bytes, first.min_ttl)
+        return state, {r.id: r.payload_size for r in rows if r.id is not None}
+
     def _recount(self, conn, table, userid: int, cid: int):
         """Recompute the collection's totals from its rows; return them, or None if empty."""
         c = table.c
@@ -292,10 +311,9 @@ class SQLStorage(Storage):
         conn.execute(self._uc_update, {**key, **totals})
         return conn.execute(self._uc_lock, key).one()
 
-    def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None,
-                   create: bool = False):
+    def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None):
         """Lock the collection, check the precondition, purge expired rows; return its totals."""
-        state = self._lock(conn, userid, cid, create)
+        state = self._lock(conn, userid, cid)
         if state is None or state.count == 0:
             return state
         if if_unmodified_since is not None and state.modified > if_unmodified_since:
@@ -318,13 +336,21 @@ class SQLStorage(Storage):
         now = ts // 100
         c = table.c
 
+        ids = list(latest)
+
         def work(conn):
-            state = self._lock_live(conn, table, userid, cid, ts, if_unmodified_since, create=True)
-            if state is None:  # its expired rows were purged and it vanished: start again
-                state = self._lock(conn, userid, cid, create=True)
+            state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
+            if state is not None and state.count:
+                if if_unmodified_since is not None and state.modified > if_unmodified_since:
+                    raise CollectionChanged()
+                if state.min_ttl <= now:  # some records expired: purge them so the totals stay exact
+                    conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
+                    self._recount(conn, table, userid, cid)
+                    state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
+            if state is None:
+                self._lock(conn, userid, cid, create=True)  # the placeholder row, locked
+                state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
             modified = max(ts, state.modified + 1)
-            existing = dict(conn.execute(sa.select(c.id, c.payload_size).where(
-                c.userid == userid, c.collectionid == cid, c.id.in_(list(latest)))).all())
             count, size, min_ttl = state.count, state.bytes, state.min_ttl
             rows, missing = [], []
             for item in latest.values():

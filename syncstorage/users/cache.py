@@ -27,7 +27,7 @@ class CachedUserDB:
         return self.db.users
 
     @staticmethod
-    def _key(username: str) -> str:
+    def key(username: str) -> str:
         return f"user:{username}"
 
     def get_user(self, username: str) -> User | None:
@@ -37,27 +37,27 @@ class CachedUserDB:
         def load():
             user = self.db.get_user(username)
             return dataclasses.asdict(user) if user else None
-        value = self.cache.read(self._key(username), load, "user")
+        value = self.cache.read(self.key(username), load, "user")
         return User(**value) if value else None
 
     def create_user(self, username: str, email: str | None, password_hash: str) -> User:
-        return self.cache.write(self._key(username), lambda: self.db.create_user(username, email, password_hash))
+        return self.cache.write(self.key(username), lambda: self.db.create_user(username, email, password_hash))
 
     def delete_user(self, user: User) -> None:
-        self.cache.write(self._key(user.username), lambda: self.db.delete_user(user))
+        self.cache.write(self.key(user.username), lambda: self.db.delete_user(user))
 
     def set_password(self, user: User, password_hash: str) -> None:
-        self.cache.write(self._key(user.username), lambda: self.db.set_password(user, password_hash))
+        self.cache.write(self.key(user.username), lambda: self.db.set_password(user, password_hash))
 
     def upgrade_password_hash(self, user: User, old_hash: str, new_hash: str) -> bool:
-        return self.cache.write(self._key(user.username),
+        return self.cache.write(self.key(user.username),
                                 lambda: self.db.upgrade_password_hash(user, old_hash, new_hash))
 
     def set_email(self, user: User, email: str) -> None:
-        self.cache.write(self._key(user.username), lambda: self.db.set_email(user, email))
+        self.cache.write(self.key(user.username), lambda: self.db.set_email(user, email))
 
     def set_reset_code(self, user: User, code_hash: str | None, expires: int | None) -> None:
-        self.cache.write(self._key(user.username), lambda: self.db.set_reset_code(user, code_hash, expires))
+        self.cache.write(self.key(user.username), lambda: self.db.set_reset_code(user, code_hash, expires))
 
     def check(self) -> None:
         self.db.check()

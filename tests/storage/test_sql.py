@@ -52,3 +52,16 @@ def test_unreachable_database_is_a_backend_error():
     storage = SQLStorage(engine, shards=1)
     with pytest.raises(BackendError):
         storage.get_collection_timestamps(1)
+
+
+def test_a_write_to_an_existing_collection_is_three_statements(storage):
+    """Lock with the existing records, upsert, update the totals: the write path's budget."""
+    uid = new_userid()
+    storage.set_items(uid, "history", [WBO("a", "x"), WBO("b", "y")], T0)
+    statements = []
+    sa.event.listen(storage.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, *rest: statements.append(sql.split()[0].upper()))
+    storage.set_items(uid, "history", [WBO("b", "yy"), WBO("c", "z")], T0 + 1)
+    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT", "INSERT", "UPDATE"]
+    assert storage.get_collection_counts(uid, T0 + 1) == {"history": 3}
+    assert storage.get_total_size(uid, T0 + 1) == 4
