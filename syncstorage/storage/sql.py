@@ -23,7 +23,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from ..dbengine import BackendError, is_sqlite, run_in_transaction
 from ..wbo import WBO, valid_id
 from .base import CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, WriteResult
-from .schema import NO_EXPIRY, StorageSchema
+from .schema import NO_EXPIRY, STANDARD_COLLECTIONS, StorageSchema
 
 T = TypeVar("T")
 
@@ -52,8 +52,9 @@ class SQLStorage(Storage):
         self.shards = read_shard_count(engine) if shards is None else shards
         self.schema = StorageSchema(self.shards)
         self._mysql = not is_sqlite(engine)
-        self._ids: dict[str, int] = {}
-        self._names: dict[int, str] = {}
+        # The standard collections' ids are fixed by the first migration.
+        self._ids: dict[str, int] = dict(STANDARD_COLLECTIONS)
+        self._names: dict[int, str] = {cid: name for name, cid in STANDARD_COLLECTIONS.items()}
         self._ids_lock = threading.Lock()
         self._build_statements()
 
@@ -347,8 +348,9 @@ class SQLStorage(Storage):
                     conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
                     self._recount(conn, table, userid, cid)
                     state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
-            if state is None:
-                self._lock(conn, userid, cid, create=True)  # the placeholder row, locked
+            if state is None:  # a new collection: its row, as a locked placeholder (see _lock)
+                conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0,
+                                                    "count": 0, "bytes": 0, "min_ttl": NO_EXPIRY})
                 state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
             modified = max(ts, state.modified + 1)
             count, size, min_ttl = state.count, state.bytes, state.min_ttl
