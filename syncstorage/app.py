@@ -20,7 +20,7 @@ from routes import Mapper
 from webob import Request, Response
 
 from . import timestamps
-from .auth import Authenticator, VerifiedCredentials
+from .auth import Authenticator, SharedVerifiedCredentials, VerifiedCredentials
 from .captcha import Captcha
 from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
@@ -101,7 +101,11 @@ class SyncApp:
         self.settings = settings
         self.storage = storage
         self.userdb = userdb
-        self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size))
+        shared = None
+        if isinstance(userdb, CachedUserDB) and settings.cache.credentials_secret:
+            shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
+                                               settings.cache.ttl)
+        self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size), shared)
         self.mailer = mailer or Mailer(settings.smtp)
         self.captcha = captcha or Captcha(settings.users)
         self.clock = clock

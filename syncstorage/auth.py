@@ -17,6 +17,8 @@ import os
 import threading
 from typing import NamedTuple
 
+import pylibmc
+
 from .errors import Unauthorized
 from .passwords import hash_password, needs_upgrade, verify_password
 from .users.sql import User, UserDB
@@ -79,12 +81,45 @@ class VerifiedCredentials:
                 self._entries.popitem(last=False)
 
 
+class SharedVerifiedCredentials:
+    """Verified credentials recorded in memcached, so that the KDF runs once per
+    credential change for all workers, not once per worker.
+
+    Keys are HMAC-SHA256(secret, user name, password, stored hash): without the
+    configured secret they reveal nothing, and a password change (a new stored
+    hash) voids them.  Any memcached failure just means "not known here".
+    """
+
+    def __init__(self, client, secret: str, ttl: int = 86400):
+        self.client = client
+        self._secret = secret.encode("utf-8")
+        self.ttl = ttl
+
+    def _key(self, username: str, password: str, stored_hash: str) -> str:
+        message = "\0".join((username, password, stored_hash)).encode("utf-8")
+        return self.client.key("cred:" + hmac.new(self._secret, message, hashlib.sha256).hexdigest())
+
+    def contains(self, username: str, password: str, stored_hash: str) -> bool:
+        try:
+            return self.client.client.get(self._key(username, password, stored_hash)) is not None
+        except pylibmc.Error:
+            return False
+
+    def add(self, username: str, password: str, stored_hash: str) -> None:
+        try:
+            self.client.client.set(self._key(username, password, stored_hash), "1", self.ttl)
+        except pylibmc.Error:
+            pass
+
+
 class Authenticator:
     """Checks a request's Basic credentials against the user database."""
 
-    def __init__(self, userdb: UserDB, cache: VerifiedCredentials | None = None):
+    def __init__(self, userdb: UserDB, cache: VerifiedCredentials | None = None,
+                 shared: SharedVerifiedCredentials | None = None):
         self.userdb = userdb
         self.cache = cache if cache is not None else VerifiedCredentials()
+        self.shared = shared
 
     def authenticate(self, authorization: str | None, url_username: str) -> User:
         """The account named in the URL, if the header proves it; else 401."""
@@ -101,6 +136,9 @@ class Authenticator:
     def check_password(self, user: User, password: str) -> bool:
         if self.cache.contains(user.username, password, user.password_hash):
             return True
+        if self.shared is not None and self.shared.contains(user.username, password, user.password_hash):
+            self.cache.add(user.username, password, user.password_hash)
+            return True
         if not verify_password(password, user.password_hash):
             return False
         stored = user.password_hash
@@ -109,4 +147,6 @@ class Authenticator:
             if self.userdb.upgrade_password_hash(user, stored, upgraded):
                 stored = upgraded
         self.cache.add(user.username, password, stored)
+        if self.shared is not None:
+            self.shared.add(user.username, password, stored)
         return True

@@ -86,6 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache", "prefix", str, "syncstorage:", "prefix of every key (to share a memcached cluster)"),
     Setting("cache", "timeout", float, 0.25, "seconds to wait for memcached before falling back to SQL"),
     Setting("cache", "ttl", int, 86400, "seconds an entry may live at most"),
+    Setting("cache", "credentials_secret", str, "",
+            "secret keying verified credentials shared by all workers in memcached, so the password KDF runs "
+            "once per credential change; empty = each worker remembers its own"),
     Setting("cache", "write_grace", float, 10.0,
             "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
     # [metrics] -- /__metrics__

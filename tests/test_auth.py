@@ -98,3 +98,36 @@ def test_cache_is_bounded():
         cache.add(f"u{n}", "p", "h")
     assert not cache.contains("u0", "p", "h") and cache.contains("u2", "p", "h")
     assert not cache.contains("u2", "p", "other-hash")
+
+
+def _two_workers(make_settings, memcached, secret):
+    from syncstorage.app import make_app
+    settings = make_settings(cache__servers=memcached.address, cache__credentials_secret=secret)
+    return make_app(settings), make_app(settings)
+
+
+@pytest.mark.parametrize("configuration", ["sqlite+memcached"], indirect=True)
+def test_kdf_runs_once_for_all_workers_with_a_shared_secret(make_settings, memcached, kdf_calls):
+    first, second = _two_workers(make_settings, memcached, "s3cret-for-tests")
+    name = new_username()
+    first.userdb.create_user(name, None, password_hash())
+    first.authenticator.authenticate(basic(name, PASSWORD), name)
+    second.authenticator.authenticate(basic(name, PASSWORD), name)
+    assert len(kdf_calls) == 1
+    with pytest.raises(Unauthorized):
+        second.authenticator.authenticate(basic(name, "wrong"), name)
+    # a password change voids the shared entry for every worker at once
+    first.userdb.set_password(first.userdb.get_user(name), password_hash("changed password"))
+    with pytest.raises(Unauthorized):
+        second.authenticator.authenticate(basic(name, PASSWORD), name)
+
+
+@pytest.mark.parametrize("configuration", ["sqlite+memcached"], indirect=True)
+def test_without_a_secret_each_worker_verifies_once(make_settings, memcached, kdf_calls):
+    first, second = _two_workers(make_settings, memcached, "")
+    name = new_username()
+    first.userdb.create_user(name, None, password_hash())
+    for _ in range(3):
+        first.authenticator.authenticate(basic(name, PASSWORD), name)
+        second.authenticator.authenticate(basic(name, PASSWORD), name)
+    assert len(kdf_calls) == 2
