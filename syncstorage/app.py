@@ -137,7 +137,8 @@ class SyncApp:
             response = InternalError(crash_id).response()
         finally:
             clear_prefetched()
-        response.headers.update(call.headers)
+        if call.headers:
+            response.headers.update(call.headers)
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
         return response(environ, start_response)
 

@@ -107,6 +107,7 @@ class CoherentCache:
                  namespace: str = ""):
         self.client = client
         self.namespace = namespace
+        self._epoch_key = client.key(namespace + "epoch")
         self.grace = grace
         self.clock = clock
         self.suspect = False
@@ -114,6 +115,8 @@ class CoherentCache:
         self._recovery: threading.Thread | None = None
 
     def _key(self, name: str) -> str:
+        if name == "epoch":
+            return self._epoch_key
         return self.client.key(self.namespace + name)
 
     # -- low level -------------------------------------------------------------

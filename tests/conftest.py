@@ -25,28 +25,27 @@ SHARDS = 3
 PASSWORD = "correct horse battery"
 
 
-def _unavailable(error: Exception):
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service missing: {error}")
-    pytest.skip(str(error))
+def start_service(factory):
+    """``factory().start()``; when its binaries are missing, skip the test, or fail it
+    when SYNCSTORAGE_REQUIRE_SERVICES=1."""
+    try:
+        return factory().start()
+    except ServiceUnavailable as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"required service missing: {error}")
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="session")
 def mariadb():
-    try:
-        server = MariaDB().start()
-    except ServiceUnavailable as error:
-        _unavailable(error)
+    server = start_service(MariaDB)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def memcached():
-    try:
-        server = Memcached().start()
-    except ServiceUnavailable as error:
-        _unavailable(error)
+    server = start_service(Memcached)
     yield server
     server.stop()
 

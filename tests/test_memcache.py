@@ -4,10 +4,10 @@ import uuid
 
 import pytest
 
-from syncstorage.devservices import Memcached, ServiceUnavailable, wait_for
+from syncstorage.devservices import Memcached, wait_for
 from syncstorage.memcache import CacheClient, CoherentCache
 
-from .conftest import REQUIRE_SERVICES
+from .conftest import start_service
 
 
 @pytest.fixture
@@ -114,12 +114,7 @@ def test_unreachable_memcached_falls_back(tmp_path):
 
 def test_entries_from_before_an_outage_are_void_after_it(memcached):
     """A write while memcached is frozen must not leave the old entry servable afterwards."""
-    try:
-        server = Memcached().start()
-    except ServiceUnavailable as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    server = start_service(Memcached)
     try:
         cache = CoherentCache(CacheClient([server.address], timeout=0.1))
         other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
@@ -136,12 +131,7 @@ def test_entries_from_before_an_outage_are_void_after_it(memcached):
 
 
 def test_memcached_restarted_empty_is_handled():
-    try:
-        server = Memcached().start()
-    except ServiceUnavailable as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    server = start_service(Memcached)
     try:
         cache = CoherentCache(CacheClient([server.address], timeout=0.1))
         db = Database("v1")
@@ -172,12 +162,7 @@ def test_databases_sharing_memcached_do_not_collide(memcached):
 
 def test_prefetched_entries_answer_without_another_round_trip():
     """One get_multi fetches several entries; reads in the same request use it."""
-    try:
-        server = Memcached().start()
-    except ServiceUnavailable as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    server = start_service(Memcached)
     from syncstorage.memcache import clear_prefetched, prefetch
     try:
         client = CacheClient([server.address], timeout=0.1)

@@ -6,22 +6,17 @@ import webtest
 
 from syncstorage.app import make_app
 from syncstorage.config import load_settings
-from syncstorage.devservices import MariaDB, ServiceUnavailable
+from syncstorage.devservices import MariaDB
 from syncstorage.migrate import migrate
 from syncstorage.storage.sql import SQLStorage
 
-from ..conftest import PASSWORD, REQUIRE_SERVICES, new_username, password_hash
+from ..conftest import PASSWORD, new_username, password_hash, start_service
 
 
 @pytest.fixture
 def own_mariadb():
     """A MariaDB of this test's own, which it may stop."""
-    try:
-        server = MariaDB().start()
-    except ServiceUnavailable as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    server = start_service(MariaDB)
     yield server
     server.stop()
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from syncstorage.dbengine import create_engine
-from syncstorage.devservices import Memcached, ServiceUnavailable, free_port, wait_for
+from syncstorage.devservices import Memcached, free_port, wait_for
 from syncstorage.storage.sql import SQLStorage
 
-from ..conftest import PASSWORD, REQUIRE_SERVICES, new_username, password_hash
+from ..conftest import PASSWORD, new_username, password_hash, start_service
 
 
 class StatementCounter:
@@ -109,12 +109,7 @@ def assert_views_equal_sql(get, engine, userid):
 # -- two gunicorn workers sharing memcached, with memcached killed mid-run ------------
 @pytest.fixture
 def private_memcached():
-    try:
-        server = Memcached().start()
-    except ServiceUnavailable as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    server = start_service(Memcached)
     yield server
     server.stop()
 
