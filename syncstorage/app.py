@@ -24,10 +24,12 @@ from .auth import Authenticator, SharedVerifiedCredentials, VerifiedCredentials
 from .captcha import Captcha
 from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
-from .errors import HTTPError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
+from . import nodestatus
+from .errors import HTTPError, InternalError, MethodNotAllowed, NodeUnavailable, NotFound, ServiceUnavailable
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .metrics import instrument_engine
+from .nodestatus import NodeStatus
 from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.cache import CachedStorage
@@ -42,6 +44,7 @@ API = r"1\.0|1|1\.1"
 USER_API = r"1\.0|1"
 NAME = r"[A-Za-z0-9._-]+"
 USERID_MEMORY = 100000  # user names whose id a worker remembers for prefetching
+STATUS_EXEMPT = frozenset({"/__metrics__"})  # operators keep their view during an incident
 
 # name, path template, {method: handler(app, call) -> Response}
 ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
@@ -97,10 +100,12 @@ class SyncApp:
     """The Sync server as one WSGI callable; dependencies are passed in."""
 
     def __init__(self, settings: Settings, storage: Storage, userdb: UserDB, *, mailer: Mailer | None = None,
-                 captcha: Captcha | None = None, clock: Callable[[], float] = time.time):
+                 captcha: Captcha | None = None, node_status: NodeStatus | None = None,
+                 clock: Callable[[], float] = time.time):
         self.settings = settings
         self.storage = storage
         self.userdb = userdb
+        self.node_status = node_status
         shared = None
         if isinstance(userdb, CachedUserDB) and settings.cache.credentials_secret:
             shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
@@ -123,6 +128,7 @@ class SyncApp:
         req = Request(environ)
         call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
         try:
+            self.apply_node_status(call)
             response = self.dispatch(call)
         except HTTPError as error:
             response = error.response()
@@ -141,6 +147,16 @@ class SyncApp:
             response.headers.update(call.headers)
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
         return response(environ, start_response)
+
+    def apply_node_status(self, call: Call) -> None:
+        """Refuse (503) or slow down (X-Weave-Backoff) per the operator's node state."""
+        if self.node_status is None or call.req.path_info in STATUS_EXEMPT:
+            return
+        effect = nodestatus.parse(self.node_status.get(), self.settings.storage.retry_after)
+        if effect.refuse:
+            raise NodeUnavailable(effect.refuse, self.settings.storage.retry_after)
+        if effect.backoff is not None:
+            call.headers["X-Weave-Backoff"] = str(effect.backoff)
 
     def dispatch(self, call: Call) -> Response:
         req = call.req
@@ -191,7 +207,20 @@ def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
         users = UserDB(engines.get(settings.users.sqluri))
         deps["userdb"] = CachedUserDB(users, coherent_cache(settings, client, settings.users.sqluri)) \
             if client else users
+    if "node_status" not in deps:
+        deps["node_status"] = make_node_status(settings, engines.get(settings.storage.sqluri), client)
     return SyncApp(settings, **deps)
+
+
+def make_node_status(settings: Settings, engine, client: CacheClient | None) -> NodeStatus:
+    key = client.key(database_namespace(settings.storage.sqluri) + "node_status") if client else ""
+    return NodeStatus(engine, client, key, refresh=settings.node.status_refresh)
+
+
+def database_namespace(database_url: str) -> str:
+    """A short tag naming a database (its URL without the password), for cache keys."""
+    safe_url = sa.engine.make_url(database_url).render_as_string(hide_password=True)
+    return hashlib.sha1(safe_url.encode("utf-8")).hexdigest()[:10] + ":"
 
 
 def cache_client(settings: Settings) -> CacheClient | None:
@@ -202,9 +231,7 @@ def cache_client(settings: Settings) -> CacheClient | None:
 
 def coherent_cache(settings: Settings, client: CacheClient, database_url: str) -> CoherentCache:
     """Entries of one database, in a namespace derived from its URL (without the password)."""
-    safe_url = sa.engine.make_url(database_url).render_as_string(hide_password=True)
-    namespace = hashlib.sha1(safe_url.encode("utf-8")).hexdigest()[:10] + ":"
-    return CoherentCache(client, grace=settings.cache.write_grace, namespace=namespace)
+    return CoherentCache(client, grace=settings.cache.write_grace, namespace=database_namespace(database_url))
 
 
 class Engines:

@@ -119,6 +119,27 @@ def cmd_purge_ttl(args) -> int:
     return 0
 
 
+def cmd_node_status(args) -> int:
+    """Show or set the operator node state (spec §3.14)."""
+    from . import nodestatus
+
+    app = _app(args)
+    status = app.node_status
+    if args.value is None:
+        print(status._from_database() or "ok")
+        return 0
+    try:
+        value = status.set(args.value)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    effect = nodestatus.parse(value, app.settings.storage.retry_after)
+    what = (f"every request is refused with 503 ({effect.refuse})" if effect.refuse else
+            f"responses carry X-Weave-Backoff: {effect.backoff}" if effect.backoff is not None else "normal service")
+    print(f"node status set to {value}: {what}; every worker applies it within "
+          f"{app.settings.node.status_refresh:g} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syncstorage", description="Firefox Sync 1.0/1.1 storage server")
     parser.add_argument("--config", "-c", default=os.environ.get("SYNCSTORAGE_CONFIG"),
@@ -142,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     passwd.set_defaults(func=cmd_user_passwd)
+
+    node = sub.add_parser("node-status", help="show or set this node's state (ok, backoff[:N], draining, down)")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+    node_sub.add_parser("get", help="print the current state").set_defaults(func=cmd_node_status, value=None)
+    node_set = node_sub.add_parser("set", help="set the state: ok, backoff, backoff:N, draining, down, unhealthy")
+    node_set.add_argument("value")
+    node_set.set_defaults(func=cmd_node_status)
 
     purge = sub.add_parser("purge-ttl", help="delete expired records in bounded batches")
     purge.add_argument("--batch-size", type=int, help="rows per batch (default [storage] purge_batch_size)")

@@ -97,6 +97,8 @@ SETTINGS: tuple[Setting, ...] = (
     # [node] -- this node's identity
     Setting("node", "url", str, "",
             "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),
+    Setting("node", "status_refresh", float, 2.0,
+            "seconds a worker keeps the operator-set node state before reading it again"),
     # [smtp] -- outgoing mail for password reset codes
     Setting("smtp", "host", str, "localhost", "SMTP server host"),
     Setting("smtp", "port", int, 25, "SMTP server port"),

@@ -128,3 +128,13 @@ class InternalError(HTTPError):
 
     def __init__(self, crash_id: str):
         super().__init__(json.dumps(f"application error: crash id {crash_id}"))
+
+
+class NodeUnavailable(HTTPError):
+    """503 for an operator-set node state (spec §3.14): a plain-text reason such as
+    ``server issue: database marked as down``, Retry-After and X-Weave-Backoff."""
+
+    status = 503
+
+    def __init__(self, reason: str, retry_after: int):
+        super().__init__(reason, {"Retry-After": str(int(retry_after)), "X-Weave-Backoff": str(int(retry_after))})
