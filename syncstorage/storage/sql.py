@@ -266,18 +266,9 @@ class SQLStorage(Storage):
         return items[0] if items else None
 
     # -- writes --------------------------------------------------------------------
-    def _lock(self, conn, userid: int, cid: int, create: bool = False):
-        """Lock the collection's row and return it.  With ``create``, a missing row
-        is first inserted as a placeholder (count 0, never committed as such):
-        a locking read of a missing row locks nothing under READ COMMITTED, so
-        concurrent first writers would otherwise race on the records themselves."""
-        key = {"uid": userid, "cid": cid}
-        state = conn.execute(self._uc_lock, key).one_or_none()
-        if state is None and create:
-            conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0, "count": 0,
-                                                "bytes": 0, "min_ttl": NO_EXPIRY})
-            state = conn.execute(self._uc_lock, key).one()
-        return state
+    def _lock(self, conn, userid: int, cid: int):
+        """Lock the collection's row and return it (None when the collection holds nothing)."""
+        return conn.execute(self._uc_lock, {"uid": userid, "cid": cid}).one_or_none()
 
     def _lock_with_existing(self, conn, table, userid: int, cid: int, ids: list[str]):
         """Lock the collection's row and the records ``ids`` in one statement.
@@ -308,9 +299,9 @@ class SQLStorage(Storage):
         if not count:
             conn.execute(self._uc_delete, key)
             return None
-        totals = {"modified": modified, "count": count, "bytes": size, "min_ttl": min_ttl}
-        conn.execute(self._uc_update, {**key, **totals})
-        return conn.execute(self._uc_lock, key).one()
+        totals = CollectionTotals(int(modified), int(count), int(size), int(min_ttl))  # MySQL SUM() is a Decimal
+        conn.execute(self._uc_update, {**key, **totals._asdict()})
+        return totals
 
     def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None):
         """Lock the collection, check the precondition, purge expired rows; return its totals."""
@@ -348,7 +339,11 @@ class SQLStorage(Storage):
                     conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
                     self._recount(conn, table, userid, cid)
                     state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
-            if state is None:  # a new collection: its row, as a locked placeholder (see _lock)
+            if state is None:
+                # A new collection: insert its row as a placeholder (count 0, never
+                # committed as such), which takes the row's exclusive lock.  A locking
+                # read of a missing row locks nothing under READ COMMITTED, so
+                # concurrent first writers would otherwise race on the records.
                 conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0,
                                                     "count": 0, "bytes": 0, "min_ttl": NO_EXPIRY})
                 state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
