@@ -25,11 +25,13 @@ from .captcha import Captcha
 from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
 from . import nodestatus
-from .errors import HTTPError, InternalError, MethodNotAllowed, NodeUnavailable, NotFound, ServiceUnavailable
+from .errors import (HTTPError, InternalError, MethodNotAllowed, NodeUnavailable, NotFound, Overloaded,
+                     ServiceUnavailable)
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .metrics import instrument_engine
 from .nodestatus import NodeStatus
+from .overload import BACKOFF_SENT, SHED, Admission
 from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.cache import CachedStorage
@@ -44,12 +46,15 @@ API = r"1\.0|1|1\.1"
 USER_API = r"1\.0|1"
 NAME = r"[A-Za-z0-9._-]+"
 USERID_MEMORY = 100000  # user names whose id a worker remembers for prefetching
-STATUS_EXEMPT = frozenset({"/__metrics__"})  # operators keep their view during an incident
+STATUS_EXEMPT = frozenset({"/__metrics__", "/__version__"})  # operators keep their view during an incident
+NEVER_SHED = frozenset({"/__heartbeat__", "/__lbheartbeat__", "/__version__", "/__metrics__"})
 
 # name, path template, {method: handler(app, call) -> Response}
 ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
     ("heartbeat", "/__heartbeat__", {"GET": ops.heartbeat}),
     ("metrics", "/__metrics__", {"GET": ops.metrics_view}),
+    ("lbheartbeat", "/__lbheartbeat__", {"GET": ops.lbheartbeat}),
+    ("version", "/__version__", {"GET": ops.version}),
     ("info_collections", "/{api}/{username}/info/collections", {"GET": storage_views.info_collections}),
     ("info_counts", "/{api}/{username}/info/collection_counts", {"GET": storage_views.info_collection_counts}),
     ("info_quota", "/{api}/{username}/info/quota", {"GET": storage_views.info_quota}),
@@ -106,6 +111,8 @@ class SyncApp:
         self.storage = storage
         self.userdb = userdb
         self.node_status = node_status
+        o = settings.overload
+        self.admission = Admission(o.max_concurrent, o.soft_fraction, o.backoff_min, o.backoff_max)
         shared = None
         if isinstance(userdb, CachedUserDB) and settings.cache.credentials_secret:
             shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
@@ -127,7 +134,17 @@ class SyncApp:
     def __call__(self, environ: dict[str, Any], start_response):
         req = Request(environ)
         call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
+        admitted = False
         try:
+            if req.path_info not in NEVER_SHED:
+                if not self.admission.enter():
+                    SHED.inc()
+                    raise Overloaded(self.settings.overload.shed_retry_after)
+                admitted = True
+                backoff = self.admission.backoff(self.admission.in_flight)
+                if backoff is not None:
+                    BACKOFF_SENT.inc()
+                    call.headers["X-Weave-Backoff"] = str(backoff)
             self.apply_node_status(call)
             response = self.dispatch(call)
         except HTTPError as error:
@@ -143,6 +160,8 @@ class SyncApp:
             response = InternalError(crash_id).response()
         finally:
             clear_prefetched()
+            if admitted:
+                self.admission.leave()
         if call.headers:
             response.headers.update(call.headers)
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
@@ -156,7 +175,8 @@ class SyncApp:
         if effect.refuse:
             raise NodeUnavailable(effect.refuse, self.settings.storage.retry_after)
         if effect.backoff is not None:
-            call.headers["X-Weave-Backoff"] = str(effect.backoff)
+            current = int(call.headers.get("X-Weave-Backoff", 0))
+            call.headers["X-Weave-Backoff"] = str(max(current, effect.backoff))
 
     def dispatch(self, call: Call) -> Response:
         req = call.req

@@ -91,6 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
             "once per credential change; empty = each worker remembers its own"),
     Setting("cache", "write_grace", float, 10.0,
             "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
+    # [overload] -- admission control and load-aware backoff, per worker
+    Setting("overload", "max_concurrent", int, 0,
+            "requests a worker serves at once; more are refused with 503 at once (0 = no bound)"),
+    Setting("overload", "soft_fraction", float, 0.75,
+            "share of max_concurrent in flight from which responses carry X-Weave-Backoff"),
+    Setting("overload", "backoff_min", int, 60, "X-Weave-Backoff seconds at the soft threshold"),
+    Setting("overload", "backoff_max", int, 1800, "X-Weave-Backoff seconds at the hard limit"),
+    Setting("overload", "shed_retry_after", int, 60, "Retry-After / X-Weave-Backoff seconds on a shed request"),
     # [metrics] -- /__metrics__
     Setting("metrics", "trusted", as_list, ["127.0.0.1/32", "::1/128"],
             "addresses (CIDR) allowed to read /__metrics__; others get 404"),

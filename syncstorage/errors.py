@@ -138,3 +138,10 @@ class NodeUnavailable(HTTPError):
 
     def __init__(self, reason: str, retry_after: int):
         super().__init__(reason, {"Retry-After": str(int(retry_after)), "X-Weave-Backoff": str(int(retry_after))})
+
+
+class Overloaded(ServiceUnavailable):
+    """503 for a request refused because the worker is saturated (admission control)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("server issue: too busy, retry later", retry_after)

@@ -1,0 +1,115 @@
+"""Admission control: the arithmetic, then real requests held by slow clients."""
+import base64
+import io
+import json
+import threading
+
+import pytest
+
+from syncstorage.app import make_app
+from syncstorage.config import load_settings
+from syncstorage.overload import Admission
+
+from .conftest import PASSWORD, new_username, password_hash
+
+
+def test_backoff_grows_with_pressure():
+    admission = Admission(max_concurrent=8, soft_fraction=0.5, backoff_min=60, backoff_max=1860)
+    assert [admission.backoff(n) for n in (1, 3, 4, 6, 8)] == [None, None, 60, 960, 1860]
+    assert Admission(0).backoff(100) is None and Admission(0).enter()
+
+
+def test_enter_and_leave_bound_the_count():
+    admission = Admission(max_concurrent=2)
+    assert admission.enter() and admission.enter() and not admission.enter()
+    assert admission.saturated
+    admission.leave()
+    assert not admission.saturated and admission.enter()
+
+
+class SlowBody(io.RawIOBase):
+    """A request body that arrives only when the test says so (a slow client)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.arrived, self.waiting = data, threading.Event(), threading.Event()
+
+    def read(self, size=-1):
+        self.waiting.set()
+        self.arrived.wait(30)
+        chunk, self.data = (self.data, b"") if size is None or size < 0 else (self.data[:size], self.data[size:])
+        return chunk
+
+    def readable(self):
+        return True
+
+
+def call(app, method, path, auth=None, body=b"", stream=None):
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "node", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": stream or io.BytesIO(body),
+               "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "text/plain"}
+    if auth:
+        environ["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    result = {}
+
+    def start_response(status, headers, exc_info=None):
+        result["status"], result["headers"] = int(status.split()[0]), dict(headers)
+    result["body"] = b"".join(app(environ, start_response))
+    return result
+
+
+@pytest.fixture
+def node(tmp_path):
+    def build(**overrides):
+        values = {"storage.sqluri": f"sqlite:///{tmp_path / 'node.db'}", "overload.shed_retry_after": 30}
+        values.update({k.replace("__", "."): v for k, v in overrides.items()})
+        app = make_app(load_settings(overrides=values, environ={}))
+        name = new_username()
+        app.userdb.create_user(name, None, password_hash())
+        return app, name, f"{name}:{PASSWORD}"
+    return build
+
+
+def hold(app, name, auth):
+    """Start a POST whose body has not arrived yet; returns (thread, body, result)."""
+    payload = json.dumps([{"id": "slow", "payload": "x"}]).encode()
+    body, result = SlowBody(payload), {}
+    thread = threading.Thread(target=lambda: result.update(call(app, "POST", f"/1.1/{name}/storage/c", auth,
+                                                               payload, stream=body)))
+    thread.start()
+    assert body.waiting.wait(10)  # admitted, authenticated, now reading its body
+    return thread, body, result
+
+
+def test_past_the_limit_requests_are_refused_at_once_and_health_is_never_shed(node):
+    app, name, auth = node(overload__max_concurrent=1)
+    thread, body, held = hold(app, name, auth)
+    refused = call(app, "GET", f"/1.1/{name}/info/collections", auth)
+    assert refused["status"] == 503
+    assert refused["headers"]["Retry-After"] == "30" and refused["headers"]["X-Weave-Backoff"] == "30"
+    assert call(app, "GET", "/__lbheartbeat__")["status"] == 503  # take this worker out of rotation
+    assert call(app, "GET", "/__heartbeat__")["status"] == 200
+    assert call(app, "GET", "/__version__")["status"] == 200
+    body.arrived.set()
+    thread.join(10)
+    assert held["status"] == 200 and json.loads(held["body"])["success"] == ["slow"]
+    assert call(app, "GET", f"/1.1/{name}/info/collections", auth)["status"] == 200
+    assert call(app, "GET", "/__lbheartbeat__")["status"] == 200
+
+
+def test_under_soft_pressure_successes_carry_backoff(node):
+    app, name, auth = node(overload__max_concurrent=4, overload__soft_fraction=0.5, overload__backoff_min=100,
+                           overload__backoff_max=400)
+    quiet = call(app, "GET", f"/1.1/{name}/info/collections", auth)
+    assert quiet["status"] == 200 and "X-Weave-Backoff" not in quiet["headers"]
+    thread, body, _held = hold(app, name, auth)
+    # 2 of 4 in flight with this one: at the soft threshold
+    busy = call(app, "GET", f"/1.1/{name}/info/collections", auth)
+    assert busy["status"] == 200 and busy["headers"]["X-Weave-Backoff"] == "100"
+    body.arrived.set()
+    thread.join(10)
+
+
+def test_version_names_the_release(node):
+    app, _name, _auth = node()
+    info = json.loads(call(app, "GET", "/__version__")["body"])
+    assert info["name"] == "syncstorage" and info["version"] and info["commit"]
