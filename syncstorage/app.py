@@ -29,7 +29,8 @@ from .errors import (HTTPError, InternalError, MethodNotAllowed, NodeUnavailable
                      ServiceUnavailable)
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
-from .metrics import instrument_engine
+from .logs import log_request
+from .metrics import instrument_engine, observe_request
 from .nodestatus import NodeStatus
 from .overload import BACKOFF_SENT, SHED, Admission
 from .migrate import migrate_embedded
@@ -132,9 +133,11 @@ class SyncApp:
         self._userids: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response):
+        started = time.perf_counter()
         req = Request(environ)
         call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
         admitted = False
+        crash_id = None
         try:
             if req.path_info not in NEVER_SHED:
                 if not self.admission.enter():
@@ -165,6 +168,13 @@ class SyncApp:
         if call.headers:
             response.headers.update(call.headers)
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
+        seconds = time.perf_counter() - started
+        route = call.route or "unmatched"
+        observe_request(route, req.method, response.status_code, seconds)
+        errno = response.text if response.status_code == 400 and response.content_type == "application/json" else None
+        log_request(method=req.method, route=route, status=response.status_code, seconds=seconds,
+                    userid=call.user.userid if call.user else None, errno=errno,
+                    backoff=response.headers.get("X-Weave-Backoff"), crash_id=crash_id)
         return response(environ, start_response)
 
     def apply_node_status(self, call: Call) -> None:

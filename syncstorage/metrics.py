@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 CACHE_REQUESTS = Counter("syncstorage_cache_requests_total", "Cache lookups by kind and result (hit, miss, error)",
@@ -18,7 +18,22 @@ CACHE_EPOCH_BUMPS = Counter("syncstorage_cache_epoch_bumps_total",
                             "Times a process voided all entries after a memcached outage")
 SQL_STATEMENTS = Counter("syncstorage_sql_statements_total", "SQL statements sent to the databases")
 
+REQUESTS = Counter("syncstorage_requests_total", "Requests by route, method and status", ["route", "method", "status"])
+REQUEST_SECONDS = Histogram("syncstorage_request_seconds", "Time to answer a request, by route", ["route"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+
 _cache_children: dict[tuple[str, str], Counter] = {}
+_request_children: dict[tuple, tuple] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    key = (route, method, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = _request_children[key] = (REQUESTS.labels(route, method, str(status)),
+                                             REQUEST_SECONDS.labels(route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def cache_request(kind: str, result: str):

@@ -1,0 +1,53 @@
+"""One JSON line per request, with what an operator needs and nothing personal."""
+import json
+import logging
+
+import pytest
+
+from syncstorage.logs import user_hash
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture
+def request_lines():
+    logger = logging.getLogger("syncstorage.request")
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_every_request_gets_one_json_line(testapp, user, root, request_lines):
+    testapp.put(f"{root}/storage/c/a", '{"payload": "x"}')
+    testapp.put(f"{root}/storage/c/b", "not json", status=400)
+    testapp.get("/nowhere", status=404)
+    ok, bad, missing = request_lines[-3:]
+    assert (ok["method"], ok["route"], ok["status"], ok["errno"]) == ("PUT", "item", 200, None)
+    assert ok["user"] == user_hash(user.userid)
+    assert user.userid not in ok.values() and str(user.userid) not in ok.values()  # only its hash
+    assert ok["ms"] >= 0 and ok["time"] > 0
+    assert (bad["status"], bad["errno"]) == (400, "6")
+    assert (missing["route"], missing["status"], missing["user"]) == ("unmatched", 404, None)
+
+
+def test_request_metrics_count_routes_and_statuses(testapp, root):
+    def count(route, status):
+        text = testapp.get("/__metrics__", extra_environ={"REMOTE_ADDR": "127.0.0.1"}).text
+        prefix = f'syncstorage_requests_total{{method="GET",route="{route}",status="{status}"}}'
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+    before = count("info_collections", 200)
+    testapp.get(f"{root}/info/collections")
+    testapp.get(f"{root}/info/collections")
+    assert count("info_collections", 200) == before + 2
+    assert "syncstorage_request_seconds_bucket" in testapp.get(
+        "/__metrics__", extra_environ={"REMOTE_ADDR": "127.0.0.1"}).text
