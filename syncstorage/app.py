@@ -33,6 +33,7 @@ from .logs import log_request
 from .metrics import instrument_engine, observe_request
 from .nodestatus import NodeStatus
 from .overload import BACKOFF_SENT, SHED, Admission
+from .ratelimit import FailedLogins
 from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.cache import CachedStorage
@@ -118,7 +119,11 @@ class SyncApp:
         if isinstance(userdb, CachedUserDB) and settings.cache.credentials_secret:
             shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
                                                settings.cache.ttl)
-        self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size), shared)
+        a = settings.abuse
+        failures = FailedLogins(a.account_failures, a.address_failures, a.window,
+                                userdb.cache.client if isinstance(userdb, CachedUserDB) else None)
+        self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size), shared,
+                                           failures)
         self.mailer = mailer or Mailer(settings.smtp)
         self.captcha = captcha or Captcha(settings.users)
         self.clock = clock
@@ -214,7 +219,8 @@ class SyncApp:
             if username in self._userids:
                 wanted.append((self.storage.cache, CachedStorage.key(self._userids[username])))
             prefetch(self._prefetch_client, wanted)
-        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username)
+        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username,
+                                                    call.req.remote_addr)
         if self._prefetch_client is not None:
             if len(self._userids) > USERID_MEMORY:
                 self._userids.clear()

@@ -21,6 +21,7 @@ import pylibmc
 
 from .errors import Unauthorized
 from .passwords import hash_password, needs_upgrade, verify_password
+from .ratelimit import FailedLogins
 from .users.sql import User, UserDB
 
 
@@ -116,12 +117,13 @@ class Authenticator:
     """Checks a request's Basic credentials against the user database."""
 
     def __init__(self, userdb: UserDB, cache: VerifiedCredentials | None = None,
-                 shared: SharedVerifiedCredentials | None = None):
+                 shared: SharedVerifiedCredentials | None = None, failures: FailedLogins | None = None):
         self.userdb = userdb
         self.cache = cache if cache is not None else VerifiedCredentials()
         self.shared = shared
+        self.failures = failures
 
-    def authenticate(self, authorization: str | None, url_username: str) -> User:
+    def authenticate(self, authorization: str | None, url_username: str, address: str | None = None) -> User:
         """The account named in the URL, if the header proves it; else 401."""
         credentials = parse_basic(authorization)
         if credentials is None:
@@ -129,16 +131,20 @@ class Authenticator:
         if credentials.username != url_username:
             raise Unauthorized("user name does not match the URL")
         user = self.userdb.get_user(credentials.username)
-        if user is None or not user.active or not self.check_password(user, credentials.password):
+        if user is None or not user.active or not self.check_password(user, credentials.password, address):
+            if self.failures is not None:
+                self.failures.record_failure(credentials.username, address)
             raise Unauthorized("invalid credentials")
         return user
 
-    def check_password(self, user: User, password: str) -> bool:
+    def check_password(self, user: User, password: str, address: str | None = None) -> bool:
         if self.cache.contains(user.username, password, user.password_hash):
             return True
         if self.shared is not None and self.shared.contains(user.username, password, user.password_hash):
             self.cache.add(user.username, password, user.password_hash)
             return True
+        if self.failures is not None and self.failures.blocked(user.username, address):
+            return False  # too many failures: no KDF for this account or address until the window ends
         if not verify_password(password, user.password_hash):
             return False
         stored = user.password_hash

@@ -99,6 +99,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("overload", "backoff_min", int, 60, "X-Weave-Backoff seconds at the soft threshold"),
     Setting("overload", "backoff_max", int, 1800, "X-Weave-Backoff seconds at the hard limit"),
     Setting("overload", "shed_retry_after", int, 60, "Retry-After / X-Weave-Backoff seconds on a shed request"),
+    # [abuse] -- failed-login limits (password guessing must not burn the KDF's CPU)
+    Setting("abuse", "account_failures", int, 10,
+            "failed logins per account and window before the KDF is refused (0 = no limit)"),
+    Setting("abuse", "address_failures", int, 50,
+            "failed logins per client address and window before the KDF is refused (0 = no limit)"),
+    Setting("abuse", "window", int, 300, "seconds a failed-login count lasts"),
     # [metrics] -- /__metrics__
     Setting("metrics", "trusted", as_list, ["127.0.0.1/32", "::1/128"],
             "addresses (CIDR) allowed to read /__metrics__; others get 404"),
