@@ -30,7 +30,7 @@ from .errors import (HTTPError, InternalError, MethodNotAllowed, NodeUnavailable
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .logs import log_request
-from .metrics import instrument_engine, observe_request
+from .metrics import instrument_engine, observe_queue, observe_request
 from .nodestatus import NodeStatus
 from .overload import BACKOFF_SENT, SHED, Admission
 from .ratelimit import FailedLogins
@@ -139,6 +139,7 @@ class SyncApp:
 
     def __call__(self, environ: dict[str, Any], start_response):
         started = time.perf_counter()
+        observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time())
         req = Request(environ)
         call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
         admitted = False

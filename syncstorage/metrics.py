@@ -22,6 +22,10 @@ REQUESTS = Counter("syncstorage_requests_total", "Requests by route, method and 
 REQUEST_SECONDS = Histogram("syncstorage_request_seconds", "Time to answer a request, by route", ["route"],
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 
+QUEUE_SECONDS = Histogram("syncstorage_queue_seconds",
+                          "Time between the front proxy receiving a request (X-Request-Start) and a worker taking it",
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+
 _cache_children: dict[tuple[str, str], Counter] = {}
 _request_children: dict[tuple, tuple] = {}
 
@@ -69,3 +73,18 @@ def trusted(address: str | None, networks: list[str]) -> bool:
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+def observe_queue(header: str | None, now: float) -> float | None:
+    """Record the queueing time from nginx's ``X-Request-Start: t=<seconds.millis>``."""
+    if not header:
+        return None
+    try:
+        started = float(header.strip().removeprefix("t="))
+    except ValueError:
+        return None
+    if started > 1e11:  # some proxies send milliseconds or microseconds
+        started /= 1000.0 if started < 1e14 else 1e6
+    waited = max(0.0, now - started)
+    QUEUE_SECONDS.observe(waited)
+    return waited

@@ -142,7 +142,9 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
         outage = {}
 
         def writer(n):
-            for i in range(30):
+            for i in range(200):  # bounded; normally ends once 40 writes happened after the restart
+                if outage.get("after_done"):
+                    return
                 try:
                     status, headers, body = call(f"/storage/col{n % 4}", "POST",
                                                  json.dumps([{"id": f"w{n}-{i % 7}", "payload": "p" * (i + n)}]).encode())
@@ -164,6 +166,8 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
             outage["to"] = len(done)
             private_memcached.port = port_before
             private_memcached.start()
+            wait_for(lambda: len(done) >= outage["to"] + 40, 60, interval=0.01, what="writes after the outage")
+            outage["after_done"] = True
 
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
         threads.append(threading.Thread(target=restart_memcached))

@@ -133,7 +133,8 @@ def test_ttl_zero_is_invisible_at_once(testapp, root):
 
 
 def test_ttl_expiry_and_overwrite(testapp, root):
-    testapp.put(f"{root}/storage/c/a", '{"payload": "x", "ttl": 1, "sortindex": 5}')
+    # expiry has whole-second resolution: ttl 2 stays visible for at least one second
+    testapp.put(f"{root}/storage/c/a", '{"payload": "x", "ttl": 2, "sortindex": 5}')
     testapp.put(f"{root}/storage/c/b", '{"payload": "keep"}')
     assert testapp.get(f"{root}/storage/c/a").json["payload"] == "x"
     wait_until_expired(testapp, f"{root}/storage/c/a")
