@@ -140,12 +140,15 @@ class SyncApp:
     def __call__(self, environ: dict[str, Any], start_response):
         started = time.perf_counter()
         observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time())
+        # The undecoded path: enough for the checks below and for logs, and it
+        # cannot fail (decoding is dispatch's job, which answers 404 for non-UTF-8).
+        raw_path = environ.get("PATH_INFO", "")
         req = Request(environ)
         call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
         admitted = False
         crash_id = None
         try:
-            if req.path_info not in NEVER_SHED:
+            if raw_path not in NEVER_SHED:
                 if not self.admission.enter():
                     SHED.inc()
                     raise Overloaded(self.settings.overload.shed_retry_after)
@@ -154,18 +157,18 @@ class SyncApp:
                 if backoff is not None:
                     BACKOFF_SENT.inc()
                     call.headers["X-Weave-Backoff"] = str(backoff)
-            self.apply_node_status(call)
+            self.apply_node_status(call, raw_path)
             response = self.dispatch(call)
         except HTTPError as error:
             response = error.response()
         except BackendError as error:
             crash_id = uuid.uuid4().hex
-            log.error("backend unavailable (crash id %s) on %s %s: %s", crash_id, req.method, req.path, error)
+            log.error("backend unavailable (crash id %s) on %s %r: %s", crash_id, req.method, raw_path, error)
             response = ServiceUnavailable(f"server issue: backend unavailable (crash id {crash_id})",
                                           self.settings.storage.retry_after).response()
         except Exception:
             crash_id = uuid.uuid4().hex
-            log.exception("unexpected error (crash id %s) on %s %s", crash_id, req.method, req.path)
+            log.exception("unexpected error (crash id %s) on %s %r", crash_id, req.method, raw_path)
             response = InternalError(crash_id).response()
         finally:
             clear_prefetched()
@@ -183,9 +186,9 @@ class SyncApp:
                     backoff=response.headers.get("X-Weave-Backoff"), crash_id=crash_id)
         return response(environ, start_response)
 
-    def apply_node_status(self, call: Call) -> None:
+    def apply_node_status(self, call: Call, raw_path: str) -> None:
         """Refuse (503) or slow down (X-Weave-Backoff) per the operator's node state."""
-        if self.node_status is None or call.req.path_info in STATUS_EXEMPT:
+        if self.node_status is None or raw_path in STATUS_EXEMPT:
             return
         effect = nodestatus.parse(self.node_status.get(), self.settings.storage.retry_after)
         if effect.refuse:

@@ -14,6 +14,7 @@ anything else is ignored.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Effect:
     backoff: int | None = None
 
 
+@functools.lru_cache(maxsize=64)  # called per request with a value that rarely changes
 def parse(value: str | None, retry_after: int) -> Effect:
     text = (value or "").strip().lower()
     if text in REFUSALS:

@@ -63,3 +63,9 @@ def test_fuzzed_queries_and_headers(testapp, root):
 
     check()
     _intact(testapp, root)
+
+
+def test_path_that_is_not_utf8_is_404(testapp, user):
+    for path in ("/1.1/u/storage/c/%ff%fe", "/%ff", "/1.1/%c3%28/info/collections"):
+        res = testapp.get(path, expect_errors=True)
+        assert res.status_int == 404, (path, res.status)
