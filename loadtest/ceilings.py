@@ -103,13 +103,7 @@ def main(argv=None) -> int:
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections)
     finally:
-        for proc in procs:
-            servers.stop(proc)
-        if mariadb:
-            mariadb.stop()
-        if memcached:
-            memcached.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        servers.teardown(procs, mariadb, memcached, tmp)
 
     print(f"backend={args.backend}{'+memcached' if args.memcached else ''} workers={args.workers} "
           f"threads={args.threads} "

@@ -154,11 +154,8 @@ def main(argv=None) -> int:
         else:
             if args.backend == "mysql":
                 mariadb = MariaDB(basedir=args.data_dir).start()
-                url = mariadb.url("loadtest") if args.data_dir else mariadb.create_database("loadtest")
-                if args.data_dir:
-                    with mariadb._root_connection() as conn, conn.cursor() as cur:
-                        cur.execute("CREATE DATABASE IF NOT EXISTS loadtest CHARACTER SET utf8mb4 "
-                                    "COLLATE utf8mb4_bin")
+                # a kept data directory keeps its data set: datagen resumes it
+                url = mariadb.create_database("loadtest", replace=not args.data_dir)
             else:
                 url = f"sqlite:///{Path(args.data_dir or tmp) / 'loadtest.db'}"
             env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "8",
@@ -199,13 +196,7 @@ def main(argv=None) -> int:
         if before is not None and after is not None:
             setup["server_metrics"] = server_figures(before, after, out)
     finally:
-        for proc in procs:
-            servers.stop(proc)
-        if mariadb:
-            mariadb.stop()
-        if memcached:
-            memcached.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        servers.teardown(procs, mariadb, memcached, tmp)
     summary = knee.analyse(out, args.interval, args.settle, title=f"Sync sessions under step load ({setup['backend']})")
     report = write_report(args, out, summary, ceiling_runs, setup)
     print("\n".join(summary["table"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -49,6 +50,16 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def teardown(procs: list, mariadb, memcached, tmp: Path) -> None:
+    """Stop what a benchmark started (None for what it did not) and remove its scratch folder."""
+    for proc in procs:
+        stop(proc)
+    for service in (mariadb, memcached):
+        if service is not None:
+            service.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def migrate(env: dict) -> None:

@@ -101,11 +101,12 @@ class MariaDB:
     def url(self, database: str) -> str:
         return f"mysql+pymysql://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create (or recreate, empty) database ``name``; return its SQLAlchemy URL."""
+    def create_database(self, name: str, replace: bool = True) -> str:
+        """Create database ``name`` (empty when ``replace``, else kept if it exists); return its URL."""
         with self._root_connection() as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            if replace:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
         return self.url(name)
 
     def pause(self) -> None:

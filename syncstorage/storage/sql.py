@@ -432,22 +432,24 @@ class SQLStorage(Storage):
         purged = 0
         for table in self.schema.wbo:
             c = table.c
-            pairs = self._run(lambda conn: conn.execute(
-                sa.select(c.userid, c.collectionid).where(c.ttl <= now).distinct().limit(max(1, max_rows))).all())
-            for userid, cid in pairs:
-                def work(conn, userid=userid, cid=cid):
-                    state = self._lock(conn, userid, cid)
-                    result = conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid,
-                                                               c.ttl <= now))
-                    if state is not None:
-                        self._recount(conn, table, userid, cid)
-                    return result.rowcount
-                purged += self._run(work, write=True)
+            expired = sa.select(c.userid, c.collectionid).where(c.ttl <= now).distinct().limit(max(1, max_rows))
+            for userid, cid in self._run(lambda conn, stmt=expired: conn.execute(stmt).all()):
+                purged += self._run(lambda conn, u=userid, k=cid, t=table: self._purge_collection(conn, t, u, k, now),
+                                    write=True)
                 if touched is not None:
                     touched.add(userid)
                 if purged >= max_rows:
                     return purged
         return purged
+
+    def _purge_collection(self, conn, table, userid: int, cid: int, now: int) -> int:
+        """Delete one collection's expired rows under its lock and recount it; return the rows removed."""
+        c = table.c
+        state = self._lock(conn, userid, cid)
+        removed = conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now)).rowcount
+        if state is not None:
+            self._recount(conn, table, userid, cid)
+        return removed
 
     def check(self) -> None:
         self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from urllib.parse import urlencode
 
 from webob import Response
