@@ -26,7 +26,7 @@ from .config import Settings, load_settings
 from .dbengine import BackendError, create_engine
 from . import nodestatus
 from .errors import (HTTPError, InternalError, MethodNotAllowed, NodeUnavailable, NotFound, Overloaded,
-                     ServiceUnavailable)
+                     ServiceUnavailable, Unauthorized)
 from .mailer import Mailer
 from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .logs import log_request
@@ -39,6 +39,7 @@ from .storage.base import Storage
 from .storage.cache import CachedStorage
 from .storage.sql import SQLStorage
 from .users.cache import CachedUserDB
+from .users.nodes import Node, NodeDirectory, normalise_node_url
 from .users.sql import User, UserDB
 from .views import ops, pages, storage as storage_views, users as user_views
 
@@ -51,41 +52,52 @@ USERID_MEMORY = 100000  # user names whose id a worker remembers for prefetching
 STATUS_EXEMPT = frozenset({"/__metrics__", "/__version__"})  # operators keep their view during an incident
 NEVER_SHED = frozenset({"/__heartbeat__", "/__lbheartbeat__", "/__version__", "/__metrics__"})
 
-# name, path template, {method: handler(app, call) -> Response}
-ROUTES: tuple[tuple[str, str, dict[str, Callable]], ...] = (
-    ("heartbeat", "/__heartbeat__", {"GET": ops.heartbeat}),
-    ("metrics", "/__metrics__", {"GET": ops.metrics_view}),
-    ("lbheartbeat", "/__lbheartbeat__", {"GET": ops.lbheartbeat}),
-    ("version", "/__version__", {"GET": ops.version}),
-    ("info_collections", "/{api}/{username}/info/collections", {"GET": storage_views.info_collections}),
-    ("info_counts", "/{api}/{username}/info/collection_counts", {"GET": storage_views.info_collection_counts}),
-    ("info_quota", "/{api}/{username}/info/quota", {"GET": storage_views.info_quota}),
-    ("info_usage", "/{api}/{username}/info/collection_usage", {"GET": storage_views.info_collection_usage}),
-    ("storage", "/{api}/{username}/storage", {"DELETE": storage_views.delete_storage}),
-    ("collection", "/{api}/{username}/storage/{collection}", {
+# name, path template, role (ops = every role), {method: handler(app, call) -> Response}
+ROUTES: tuple[tuple[str, str, str, dict[str, Callable]], ...] = (
+    ("heartbeat", "/__heartbeat__", "ops", {"GET": ops.heartbeat}),
+    ("metrics", "/__metrics__", "ops", {"GET": ops.metrics_view}),
+    ("lbheartbeat", "/__lbheartbeat__", "ops", {"GET": ops.lbheartbeat}),
+    ("version", "/__version__", "ops", {"GET": ops.version}),
+    ("info_collections", "/{api}/{username}/info/collections", "storage",
+     {"GET": storage_views.info_collections}),
+    ("info_counts", "/{api}/{username}/info/collection_counts", "storage",
+     {"GET": storage_views.info_collection_counts}),
+    ("info_quota", "/{api}/{username}/info/quota", "storage", {"GET": storage_views.info_quota}),
+    ("info_usage", "/{api}/{username}/info/collection_usage", "storage",
+     {"GET": storage_views.info_collection_usage}),
+    ("storage", "/{api}/{username}/storage", "storage", {"DELETE": storage_views.delete_storage}),
+    ("collection", "/{api}/{username}/storage/{collection}", "storage", {
         "GET": storage_views.get_collection, "POST": storage_views.post_collection,
         "PUT": storage_views.post_collection, "DELETE": storage_views.delete_collection}),
-    ("item", "/{api}/{username}/storage/{collection}/{item}", {
+    ("item", "/{api}/{username}/storage/{collection}/{item}", "storage", {
         "GET": storage_views.get_item, "PUT": storage_views.put_item, "DELETE": storage_views.delete_item}),
-    ("user", "/user/{uapi}/{username}", {
+    ("user", "/user/{uapi}/{username}", "users", {
         "GET": user_views.user_exists, "PUT": user_views.create_user, "DELETE": user_views.delete_user}),
-    ("user_node", "/user/{uapi}/{username}/node/weave", {"GET": user_views.node}),
-    ("user_reset", "/user/{uapi}/{username}/password_reset", {
+    ("user_node", "/user/{uapi}/{username}/node/weave", "users", {"GET": user_views.node}),
+    ("user_reset", "/user/{uapi}/{username}/password_reset", "users", {
         "GET": user_views.request_password_reset, "DELETE": user_views.clear_password_reset}),
-    ("user_password", "/user/{uapi}/{username}/password", {"POST": user_views.change_password}),
-    ("user_email", "/user/{uapi}/{username}/email", {"POST": user_views.change_email}),
-    ("captcha_html", "/misc/{uapi}/captcha_html", {"GET": pages.captcha_html, "POST": pages.captcha_html}),
-    ("reset_page", "/weave-password-reset", {"GET": pages.reset_form, "POST": pages.reset_submit}),
+    ("user_password", "/user/{uapi}/{username}/password", "users", {"POST": user_views.change_password}),
+    ("user_email", "/user/{uapi}/{username}/email", "users", {"POST": user_views.change_email}),
+    ("captcha_html", "/misc/{uapi}/captcha_html", "users", {"GET": pages.captcha_html, "POST": pages.captcha_html}),
+    ("reset_page", "/weave-password-reset", "users", {"GET": pages.reset_form, "POST": pages.reset_submit}),
 )
+STORAGE_ROUTES = frozenset(name for name, _path, role, _methods in ROUTES if role == "storage")
 
 REQUIREMENTS = {"api": API, "uapi": USER_API, "username": NAME, "collection": NAME, "item": r"[^/]+"}
 
 
-def build_mapper() -> Mapper:
+def serves(role: str, route_role: str) -> bool:
+    """Whether a server configured as ``role`` answers routes of ``route_role``."""
+    return route_role == "ops" or role in ("both", route_role)
+
+
+def build_mapper(role: str = "both") -> Mapper:
+    """The routes this role answers; the others are 404 like any unknown path."""
     mapper = Mapper(explicit=True)
     mapper.minimization = False
-    for name, path, _methods in ROUTES:
-        mapper.connect(name, path, requirements=REQUIREMENTS, route=name)
+    for name, path, route_role, _methods in ROUTES:
+        if serves(role, route_role):
+            mapper.connect(name, path, requirements=REQUIREMENTS, route=name)
     return mapper
 
 
@@ -108,11 +120,12 @@ class SyncApp:
 
     def __init__(self, settings: Settings, storage: Storage, userdb: UserDB, *, mailer: Mailer | None = None,
                  captcha: Captcha | None = None, node_status: NodeStatus | None = None,
-                 clock: Callable[[], float] = time.time):
+                 node_stores: "NodeStores | None" = None, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.storage = storage
         self.userdb = userdb
         self.node_status = node_status
+        self.node_stores = node_stores
         o = settings.overload
         self.admission = Admission(o.max_concurrent, o.soft_fraction, o.backoff_min, o.backoff_max)
         shared = None
@@ -127,8 +140,12 @@ class SyncApp:
         self.mailer = mailer or Mailer(settings.smtp)
         self.captcha = captcha or Captcha(settings.users)
         self.clock = clock
-        self.mapper = build_mapper()
-        self.handlers = {name: methods for name, _path, methods in ROUTES}
+        self.mapper = build_mapper(settings.node.role)
+        self.handlers = {name: methods for name, _path, _role, methods in ROUTES}
+        client = userdb.cache.client if isinstance(userdb, CachedUserDB) else None
+        self.nodes = NodeDirectory(userdb.nodes, settings.node.status_refresh, cache_client=client,
+                                   cache_key=client.key(database_namespace(settings.users.sqluri) + "nodes")
+                                   if client else "")
         # With both caches on one memcached, a request fetches the account and the
         # user's info/* entry in one round trip; the user id is remembered per name.
         self._prefetch_client = None
@@ -187,15 +204,44 @@ class SyncApp:
         return response(environ, start_response)
 
     def apply_node_status(self, call: Call, raw_path: str) -> None:
-        """Refuse (503) or slow down (X-Weave-Backoff) per the operator's node state."""
-        if self.node_status is None or raw_path in STATUS_EXEMPT:
+        """Refuse (503) or slow down (X-Weave-Backoff) per the operator's node state
+        and, on a checking node, the backoff its row of the nodes table asks for."""
+        if raw_path in STATUS_EXEMPT:
             return
-        effect = nodestatus.parse(self.node_status.get(), self.settings.storage.retry_after)
-        if effect.refuse:
-            raise NodeUnavailable(effect.refuse, self.settings.storage.retry_after)
-        if effect.backoff is not None:
-            current = int(call.headers.get("X-Weave-Backoff", 0))
-            call.headers["X-Weave-Backoff"] = str(max(current, effect.backoff))
+        if self.node_status is not None:
+            effect = nodestatus.parse(self.node_status.get(), self.settings.storage.retry_after)
+            if effect.refuse:
+                raise NodeUnavailable(effect.refuse, self.settings.storage.retry_after)
+            if effect.backoff is not None:
+                self.add_backoff(call, effect.backoff)
+        if self.settings.node.check and self.settings.node.role != "users":
+            own = self.own_node(call)
+            if own is not None and own.backoff > 0:
+                self.add_backoff(call, own.backoff)
+
+    @staticmethod
+    def add_backoff(call: Call, seconds: int) -> None:
+        current = int(call.headers.get("X-Weave-Backoff", 0))
+        call.headers["X-Weave-Backoff"] = str(max(current, seconds))
+
+    def own_node(self, call: Call) -> Node | None:
+        """This storage node's row of the nodes table ([node] url, or the request's address for 'auto')."""
+        url = self.settings.node.url.strip()
+        return self.nodes.by_url(call.req.host_url if url in ("", "auto") else url)
+
+    def check_assignment(self, call: Call, user: User) -> None:
+        """Storage requests: 503 while the user's data moves; with [node] check, 401 unless
+        the user is assigned to this node and it is up (spec §5.4), so clients re-discover."""
+        if user.moving:
+            raise ServiceUnavailable("server issue: account moving to another node",
+                                     self.settings.node.moving_retry_after)
+        if not self.settings.node.check:
+            return
+        own = self.own_node(call)
+        if own is None:
+            raise NodeUnavailable("server issue: database lookup failed", self.settings.storage.retry_after)
+        if user.nodeid != own.nodeid or own.downed:
+            raise Unauthorized("user is assigned to another node")
 
     def dispatch(self, call: Call) -> Response:
         req = call.req
@@ -215,6 +261,13 @@ class SyncApp:
             raise MethodNotAllowed(methods)
         return handler(self, call)
 
+    def delete_account(self, user: User) -> None:
+        """Delete an account and its data, the data first: an account without data is
+        harmless, data without an account is not."""
+        node = self.nodes.by_id(user.nodeid)
+        self.node_stores.for_url(node.url if node else None).delete_storage(user.userid)
+        self.userdb.delete_user(user)
+
     def authenticate(self, call: Call) -> User:
         """The user named in the URL, proven by the request's Basic credentials."""
         username = call.match["username"]
@@ -225,6 +278,8 @@ class SyncApp:
             prefetch(self._prefetch_client, wanted)
         call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username,
                                                     call.req.remote_addr)
+        if call.route in STORAGE_ROUTES:
+            self.check_assignment(call, call.user)
         if self._prefetch_client is not None:
             if len(self._userids) > USERID_MEMORY:
                 self._userids.clear()
@@ -239,17 +294,49 @@ def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
         migrate_embedded(settings)
     engines = Engines(settings)
     client = cache_client(settings)
+    local_storage = settings.node.role != "users"  # a user-API server has no record store of its own
     if "storage" not in deps:
-        store = SQLStorage(engines.get(settings.storage.sqluri))
-        deps["storage"] = CachedStorage(store, coherent_cache(settings, client, settings.storage.sqluri)) \
-            if client else store
+        deps["storage"] = storage_for(settings, engines, client, settings.storage.sqluri) if local_storage else None
     if "userdb" not in deps:
         users = UserDB(engines.get(settings.users.sqluri))
         deps["userdb"] = CachedUserDB(users, coherent_cache(settings, client, settings.users.sqluri)) \
             if client else users
-    if "node_status" not in deps:
+    if "node_status" not in deps and local_storage:
         deps["node_status"] = make_node_status(settings, engines.get(settings.storage.sqluri), client)
+    if "node_stores" not in deps:
+        deps["node_stores"] = NodeStores(settings, engines, client, deps["storage"])
     return SyncApp(settings, **deps)
+
+
+def storage_for(settings: Settings, engines: "Engines", client: CacheClient | None, url: str) -> Storage:
+    """The record store in database ``url``, behind memcached when configured."""
+    store = SQLStorage(engines.get(url))
+    return CachedStorage(store, coherent_cache(settings, client, url)) if client else store
+
+
+class NodeStores:
+    """The record store holding a user's data, wherever their node is: the node's
+    database from [users] node_databases, else this server's own store."""
+
+    def __init__(self, settings: Settings, engines: "Engines", client: CacheClient | None, local: Storage | None):
+        self.settings = settings
+        self.engines = engines
+        self.client = client
+        self.local = local
+        self._stores: dict[str, Storage] = {}
+
+    def for_url(self, node_url: str | None) -> Storage:
+        databases = {normalise_node_url(k): v for k, v in self.settings.users.node_databases.items()}
+        if node_url is not None and normalise_node_url(node_url) in databases:
+            url = databases[normalise_node_url(node_url)]
+            if url not in self._stores:
+                self._stores[url] = storage_for(self.settings, self.engines, self.client, url)
+            return self._stores[url]
+        own = self.settings.node.url.strip()
+        if self.local is not None and (node_url is None or own in ("", "auto") or
+                                       normalise_node_url(own) == normalise_node_url(node_url)):
+            return self.local
+        raise BackendError(f"no database configured for node {node_url} ([users] node_databases)")
 
 
 def make_node_status(settings: Settings, engine, client: CacheClient | None) -> NodeStatus:

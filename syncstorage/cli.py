@@ -1,4 +1,4 @@
-"""The ``syncstorage`` command: serve, migrate, user, purge-ttl.
+"""The ``syncstorage`` command: serve, migrate, user, nodes, node-status, purge-ttl.
 
 Settings come from ``--config`` (or SYNCSTORAGE_CONFIG), then SYNCSTORAGE_*
 environment variables; ``PORT`` sets the port of ``serve``.
@@ -83,8 +83,7 @@ def _existing_user(app, username):
 def cmd_user_delete(args) -> int:
     app = _app(args)
     user = _existing_user(app, args.username)
-    app.storage.delete_storage(user.userid)
-    app.userdb.delete_user(user)
+    app.delete_account(user)
     print(f"deleted {user.username} and its stored data")
     return 0
 
@@ -140,6 +139,82 @@ def cmd_node_status(args) -> int:
     return 0
 
 
+def _node(app, url):
+    node = app.userdb.nodes.get(url)
+    if node is None:
+        raise SystemExit(f"no node {url!r} (see `syncstorage nodes list`)")
+    return node
+
+
+def _describe(node, users: int) -> str:
+    state = "down" if node.downed else "open" if node.available else "draining"
+    backoff = f"{node.backoff}" if node.backoff else "-"
+    return f"{node.url:<40} {users:>8} {node.current_load:>8} {node.capacity:>8}  {state:<8} {backoff}"
+
+
+def cmd_nodes_add(args) -> int:
+    from sqlalchemy import exc
+
+    app = _app(args)
+    try:
+        node = app.userdb.nodes.add(args.url, args.capacity)
+    except exc.IntegrityError:
+        raise SystemExit(f"node {args.url} already exists") from None
+    print(f"added {node.url} (capacity {node.capacity} users)")
+    return 0
+
+
+def cmd_nodes_list(args) -> int:
+    app = _app(args)
+    counts = app.userdb.nodes.user_counts()
+    print(f"{'url':<40} {'users':>8} {'load':>8} {'capacity':>8}  {'state':<8} backoff")
+    for node in app.userdb.nodes.all():
+        print(_describe(node, counts.get(node.nodeid, 0)))
+    return 0
+
+
+def cmd_nodes_set(args) -> int:
+    app = _app(args)
+    values = {k: v for k, v in (("capacity", args.capacity), ("available", args.available),
+                                ("downed", args.down), ("backoff", args.backoff)) if v is not None}
+    if not values:
+        raise SystemExit("nothing to set: give --capacity, --available, --down or --backoff")
+    _node(app, args.url)
+    node = app.userdb.nodes.update(args.url, **values)
+    print(_describe(node, app.userdb.nodes.user_counts().get(node.nodeid, 0)))
+    return 0
+
+
+def cmd_nodes_drain(args) -> int:
+    app = _app(args)
+    _node(app, args.url)
+    node = app.userdb.nodes.update(args.url, available=0)
+    print(f"{node.url} takes no new users; its {node.current_load} users stay until "
+          f"`syncstorage nodes move-users {node.url} OTHER_NODE`")
+    return 0
+
+
+def cmd_nodes_move_users(args) -> int:
+    from .users.moves import move_users
+
+    app = _app(args)
+    source, target = _node(app, args.source), _node(app, args.target)
+    settle = app.settings.cache.write_grace if args.settle is None else args.settle
+    report = move_users(app, source, target, count=args.count, batch=args.batch_size, settle=settle)
+    print(f"moved {report.users} users and {report.records} records from {source.url} to {target.url}"
+          + (f"; {len(report.failed)} not moved: {' '.join(report.failed)}" if report.failed else ""))
+    return 1 if report.failed else 0
+
+
+def _flag(value: str) -> int:
+    text = value.strip().lower()
+    if text in ("1", "yes", "true", "on"):
+        return 1
+    if text in ("0", "no", "false", "off"):
+        return 0
+    raise argparse.ArgumentTypeError(f"{value!r} is not yes/no")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syncstorage", description="Firefox Sync 1.0/1.1 storage server")
     parser.add_argument("--config", "-c", default=os.environ.get("SYNCSTORAGE_CONFIG"),
@@ -163,6 +238,34 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     passwd.set_defaults(func=cmd_user_passwd)
+
+    nodes = sub.add_parser("nodes", help="storage nodes and user assignment (user database)")
+    nodes_sub = nodes.add_subparsers(dest="nodes_command", required=True)
+    n_add = nodes_sub.add_parser("add", help="add a storage node")
+    n_add.add_argument("url", help="the node URL clients use, e.g. https://sync1.example.com/")
+    n_add.add_argument("--capacity", type=int, required=True, help="users the node may carry")
+    n_add.set_defaults(func=cmd_nodes_add)
+    nodes_sub.add_parser("list", help="users, load, capacity and state of every node").set_defaults(
+        func=cmd_nodes_list)
+    n_set = nodes_sub.add_parser("set", help="change a node's capacity, availability, down flag or backoff")
+    n_set.add_argument("url")
+    n_set.add_argument("--capacity", type=int, help="users the node may carry")
+    n_set.add_argument("--available", type=_flag, metavar="yes|no", help="whether it takes new users")
+    n_set.add_argument("--down", type=_flag, metavar="yes|no",
+                       help="out of service: its users get 401 there and are reassigned by node/weave")
+    n_set.add_argument("--backoff", type=int, metavar="N", help="X-Weave-Backoff seconds its responses carry (0 = none)")
+    n_set.set_defaults(func=cmd_nodes_set)
+    n_drain = nodes_sub.add_parser("drain", help="take no new users (existing users stay until moved)")
+    n_drain.add_argument("url")
+    n_drain.set_defaults(func=cmd_nodes_drain)
+    n_move = nodes_sub.add_parser("move-users", help="move users and their data to another node, verified")
+    n_move.add_argument("source", help="node URL to move users from")
+    n_move.add_argument("target", help="node URL to move them to")
+    n_move.add_argument("--count", type=int, help="users to move (default: all)")
+    n_move.add_argument("--batch-size", type=int, default=100, help="users marked moving at a time")
+    n_move.add_argument("--settle", type=float,
+                        help="seconds to let in-flight writes finish after marking a batch (default [cache] write_grace)")
+    n_move.set_defaults(func=cmd_nodes_move_users)
 
     node = sub.add_parser("node-status", help="show or set this node's state (ok, backoff[:N], draining, down)")
     node_sub = node.add_subparsers(dest="node_command", required=True)

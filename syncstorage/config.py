@@ -34,6 +34,28 @@ def as_list(value: Any) -> list[str]:
     return [part for part in str(value).replace(",", " ").split() if part]
 
 
+def as_choice(*choices: str) -> Callable[[Any], str]:
+    def coerce(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return text
+    return coerce
+
+
+def as_url_map(value: Any) -> dict[str, str]:
+    """Whitespace-separated ``KEY=VALUE`` entries (split at the first ``=``)."""
+    if isinstance(value, dict):
+        return dict(value)
+    entries = {}
+    for entry in str(value).split():
+        key, sep, target = entry.partition("=")
+        if not sep or not key or not target:
+            raise ValueError(f"{entry!r} is not KEY=VALUE")
+        entries[key] = target
+    return entries
+
+
 def as_optional_str(value: Any) -> str | None:
     text = "" if value is None else str(value).strip()
     return text or None
@@ -81,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("users", "shared_secret", str, "", "X-Weave-Secret value that bypasses the captcha; empty = no bypass"),
     Setting("users", "reset_code_ttl", int, 21600, "seconds a password reset code stays valid"),
     Setting("users", "auth_cache_size", int, 10000, "verified credentials remembered per worker"),
+    Setting("users", "node_databases", as_url_map, {},
+            "storage database of each node, as NODE_URL=SQLURI entries separated by white space: used to delete "
+            "an account's data and by `nodes move-users`"),
     # [cache] -- memcached in front of info/*, quota, users and node lookups
     Setting("cache", "servers", as_list, [], "memcached host:port list (consistent hashing); empty = no memcached"),
     Setting("cache", "prefix", str, "syncstorage:", "prefix of every key (to share a memcached cluster)"),
@@ -112,7 +137,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("node", "url", str, "",
             "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),
     Setting("node", "status_refresh", float, 2.0,
-            "seconds a worker keeps the operator-set node state before reading it again"),
+            "seconds a worker keeps the operator-set node state (and the nodes table) before reading it again"),
+    Setting("node", "role", as_choice("both", "storage", "users"), "both",
+            "what this server answers: the storage API, the user API, or both (the embedded default)"),
+    Setting("node", "check", as_bool, False,
+            "storage requests of users assigned to another node (or whose node is downed) get 401 (spec 5.4); "
+            "[node] url must name this node as in the nodes table"),
+    Setting("node", "moving_retry_after", int, 120,
+            "Retry-After seconds for storage requests of a user whose data is being moved to another node"),
     # [smtp] -- outgoing mail for password reset codes
     Setting("smtp", "host", str, "localhost", "SMTP server host"),
     Setting("smtp", "port", int, 25, "SMTP server port"),

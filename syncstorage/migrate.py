@@ -64,7 +64,15 @@ def upgrade(engine: sa.engine.Engine, history: str, **attributes) -> None:
 
 
 def migrate(settings, log=print) -> None:
-    """Migrate the storage database and (if separate) the user database."""
+    """Migrate the databases this server's role uses: the storage database
+    (storage nodes) and the user database (user-API servers); both by default."""
+    if settings.node.role != "users":
+        _migrate_storage(settings, log)
+    if settings.node.role != "storage":
+        _migrate_users(settings, log)
+
+
+def _migrate_storage(settings, log) -> None:
     storage_engine = create_engine(settings.storage.sqluri)
     _ensure_sqlite_dir(settings.storage.sqluri)
     try:
@@ -76,6 +84,9 @@ def migrate(settings, log=print) -> None:
                 "only applies to a new database")
     finally:
         storage_engine.dispose()
+
+
+def _migrate_users(settings, log) -> None:
     users_engine = create_engine(settings.users.sqluri)
     _ensure_sqlite_dir(settings.users.sqluri)
     try:

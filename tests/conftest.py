@@ -66,6 +66,22 @@ def mysql_url(mariadb):
     return _migrated(mariadb.create_database("syncstorage_test"))
 
 
+@pytest.fixture
+def make_database(request, tmp_path):
+    """``make_database(backend, role="both")`` -> the URL of a new, migrated database of its own
+    (for tests that change database-wide state, such as the nodes table)."""
+    def create(backend: str, role: str = "both", shards: int = SHARDS) -> str:
+        name = "t" + uuid.uuid4().hex[:12]
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / (name + '.db')}"
+        else:
+            url = request.getfixturevalue("mariadb").create_database(name)
+        overrides = {"storage.sqluri": url, "storage.shards": shards, "node.role": role}
+        migrate(load_settings(overrides=overrides, environ={}), log=lambda _msg: None)
+        return url
+    return create
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_url(request):
     """A migrated database URL, once per database; tests isolate by user."""
@@ -103,7 +119,8 @@ def make_testapp(make_settings):
         return webtest.TestApp(app)
     yield build
     for app in apps:
-        app.storage.engine.dispose()
+        if app.storage is not None:
+            app.storage.engine.dispose()
         app.userdb.engine.dispose()
 
 

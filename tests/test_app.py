@@ -15,9 +15,9 @@ def test_embedded_sqlite_migrates_on_first_start(tmp_path):
 
 
 def test_every_route_has_handlers_and_a_unique_name():
-    names = [name for name, _path, _methods in ROUTES]
+    names = [name for name, _path, _role, _methods in ROUTES]
     assert len(names) == len(set(names))
-    assert all(methods and all(callable(h) for h in methods.values()) for _n, _p, methods in ROUTES)
+    assert all(methods and all(callable(h) for h in methods.values()) for _n, _p, _r, methods in ROUTES)
 
 
 def test_cache_namespaces_follow_the_database_and_hide_passwords():

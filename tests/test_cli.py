@@ -103,3 +103,56 @@ def test_serve_runs_gunicorn_on_port_from_environment(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_nodes_add_list_set_drain_and_move(tmp_path, make_database, make_user):
+    """The operator's node commands on a user database and two node databases (SQLite)."""
+    import webtest
+
+    from syncstorage.app import make_app
+    from syncstorage.config import load_settings
+
+    n1, n2 = "http://n1.test/", "http://n2.test/"
+    central = make_database("sqlite", role="users")
+    dbs = {n1: make_database("sqlite", role="storage"), n2: make_database("sqlite", role="storage")}
+    path = tmp_path / "users.ini"
+    path.write_text(f"[storage]\nsqluri = {dbs[n1]}\n[users]\nsqluri = {central}\n"
+                    f"node_databases = {n1}={dbs[n1]} {n2}={dbs[n2]}\n[node]\nrole = users\n")
+    config = str(path)
+    assert run(config, "nodes", "add", n1, "--capacity", "5").returncode == 0
+    assert "already exists" in run(config, "nodes", "add", n1, "--capacity", "5").stderr
+    assert run(config, "nodes", "add", "http://n2.test", "--capacity", "2").returncode == 0
+    changed = run(config, "nodes", "set", n2, "--capacity", "3", "--backoff", "60")
+    assert changed.returncode == 0 and " 3 " in changed.stdout and changed.stdout.rstrip().endswith("60")
+    assert run(config, "nodes", "set", "http://nowhere.test/", "--capacity", "1").returncode != 0
+    assert run(config, "nodes", "set", n2).returncode != 0  # nothing to set
+
+    users_app = make_app(load_settings(config, environ={}))
+    node1 = make_app(load_settings(overrides={"storage.sqluri": dbs[n1], "users.sqluri": central,
+                                              "node.role": "storage"}, environ={}))
+    client = webtest.TestApp(node1)
+    accounts = [make_user(client) for _ in range(3)]
+    assert run(config, "nodes", "set", n2, "--available", "no").returncode == 0
+    for account in accounts:
+        assert users_app.userdb.assign_node(account).url == n1
+        client.authorization = ("Basic", (account.username, "correct horse battery"))
+        client.put_json(f"/1.1/{account.username}/storage/bookmarks/b", {"payload": account.username})
+
+    assert run(config, "nodes", "set", n2, "--available", "yes").returncode == 0
+    drained = run(config, "nodes", "drain", n1)
+    assert drained.returncode == 0 and "takes no new users" in drained.stdout
+    listing = run(config, "nodes", "list").stdout.splitlines()
+    assert listing[1].split() == [n1, "3", "3", "5", "draining", "-"]
+    assert listing[2].split() == [n2, "0", "0", "3", "open", "60"]
+
+    moved = run(config, "nodes", "move-users", n1, n2, "--count", "2", "--settle", "0")
+    assert moved.returncode == 0, moved.stderr
+    assert "moved 2 users and 2 records" in moved.stdout
+    listing = run(config, "nodes", "list").stdout.splitlines()
+    assert [line.split()[1] for line in listing[1:]] == ["1", "2"]
+    node2 = make_app(load_settings(overrides={"storage.sqluri": dbs[n2], "users.sqluri": central,
+                                              "node.role": "storage"}, environ={}))
+    for account in accounts[:2]:
+        assert node2.storage.get_item(account.userid, "bookmarks", "b", 2 * 10**11).payload == account.username
+    assert run(config, "nodes", "set", n2, "--down", "yes").returncode == 0
+    assert "down" in run(config, "nodes", "list").stdout

@@ -7,6 +7,7 @@ from syncstorage.dbengine import create_engine
 from syncstorage.migrate import current_revision, head_revision, migrate
 from syncstorage.config import load_settings
 from syncstorage.storage.schema import StorageSchema
+from syncstorage.users.nodes import nodes_table
 from syncstorage.users.sql import users_table
 
 from .conftest import SHARDS
@@ -24,6 +25,7 @@ def test_migrated_database_matches_the_code(backend_url):
     try:
         metadata = StorageSchema(SHARDS).metadata
         users_table(metadata)
+        nodes_table(metadata)
         assert _diff(engine, metadata) == []
         assert current_revision(engine, "storage") == head_revision("storage")
         assert current_revision(engine, "users") == head_revision("users")

@@ -119,5 +119,9 @@ class CachedStorage(Storage):
             touched.update(users)
         return purged
 
+    def invalidate(self, userid: int) -> None:
+        """Forget the user's entry after its rows changed outside this class (a move between nodes)."""
+        self.cache.invalidate(self.key(userid))
+
     def check(self) -> None:
         self.store.check()

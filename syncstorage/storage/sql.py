@@ -122,6 +122,13 @@ class SQLStorage(Storage):
                 self._names[cid] = name
         return cid
 
+    def collection_id(self, name: str, create: bool = False) -> int | None:
+        """The id of a collection name in this database (ids of custom names differ between databases)."""
+        return self._collection_id(name, create)
+
+    def collection_names(self, cids) -> dict[int, str]:
+        return self._run(lambda conn: self._collection_names(conn, cids))
+
     def _insert_ignore(self, table: sa.Table):
         if self._mysql:
             return table.insert().prefix_with("IGNORE")

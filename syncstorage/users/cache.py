@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..memcache import CoherentCache
+from .nodes import Node
 from .sql import MAX_USERNAME, User, UserDB
 
 
@@ -25,6 +26,10 @@ class CachedUserDB:
     @property
     def users(self):
         return self.db.users
+
+    @property
+    def nodes(self):
+        return self.db.nodes
 
     @staticmethod
     def key(username: str) -> str:
@@ -58,6 +63,15 @@ class CachedUserDB:
 
     def set_reset_code(self, user: User, code_hash: str | None, expires: int | None) -> None:
         self.cache.write(self.key(user.username), lambda: self.db.set_reset_code(user, code_hash, expires))
+
+    def assign_node(self, user: User) -> Node | None:
+        return self.cache.write(self.key(user.username), lambda: self.db.assign_node(user))
+
+    def move_to_node(self, user: User, nodeid: int) -> None:
+        self.cache.write(self.key(user.username), lambda: self.db.move_to_node(user, nodeid))
+
+    def set_moving(self, user: User, moving: bool) -> None:
+        self.cache.write(self.key(user.username), lambda: self.db.set_moving(user, moving))
 
     def check(self) -> None:
         self.db.check()

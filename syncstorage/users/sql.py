@@ -1,4 +1,4 @@
-"""The user database: accounts, password hashes, reset codes.
+"""The user database: accounts, password hashes, reset codes, node assignments.
 
 Tables are created by the ``users`` Alembic history (migrations/users/).
 Reads and writes are single statements or short transactions; unavailability
@@ -14,10 +14,12 @@ from sqlalchemy import bindparam, exc
 from sqlalchemy.dialects import mysql
 
 from ..dbengine import BackendError, run_in_transaction
+from .nodes import Node, NodeDB
 
 __all__ = ["BackendError", "User", "UserExists", "UserDB", "users_table"]
 
 ACTIVE = 1
+MOVING = 2  # data being copied to another node: storage requests get 503 until the move ends
 MAX_USERNAME = 32
 
 
@@ -34,10 +36,15 @@ class User:
     status: int
     reset_code_hash: str | None = None
     reset_expires: int | None = None
+    nodeid: int | None = None
 
     @property
     def active(self) -> bool:
-        return self.status == ACTIVE
+        return self.status in (ACTIVE, MOVING)
+
+    @property
+    def moving(self) -> bool:
+        return self.status == MOVING
 
 
 def users_table(metadata: sa.MetaData) -> sa.Table:
@@ -53,6 +60,8 @@ def users_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("created", sa.BigInteger, nullable=False),
         sa.Column("reset_code_hash", sa.String(64)),
         sa.Column("reset_expires", sa.BigInteger),
+        sa.Column("nodeid", sa.Integer),
+        sa.Index("users_nodeid", "nodeid"),
     )
 
 
@@ -63,8 +72,10 @@ class UserDB:
         self.engine = engine
         self.metadata = sa.MetaData()
         self.users = t = users_table(self.metadata)
+        self.nodes = NodeDB(engine, t)
         self._by_name = sa.select(t.c.userid, t.c.username, t.c.email, t.c.password_hash, t.c.status,
-                                  t.c.reset_code_hash, t.c.reset_expires).where(t.c.username == bindparam("name"))
+                                  t.c.reset_code_hash, t.c.reset_expires, t.c.nodeid).where(
+            t.c.username == bindparam("name"))
 
     def _run(self, work, write=False):
         return run_in_transaction(self.engine, work, write)
@@ -89,7 +100,31 @@ class UserDB:
 
     def delete_user(self, user: User) -> None:
         t = self.users
-        self._run(lambda conn: conn.execute(t.delete().where(t.c.userid == user.userid)), write=True)
+
+        def work(conn):
+            row = conn.execute(sa.select(t.c.nodeid).where(t.c.userid == user.userid).with_for_update()).one_or_none()
+            if row is not None:
+                conn.execute(t.delete().where(t.c.userid == user.userid))
+                self.nodes.release(conn, row.nodeid)
+        self._run(work, write=True)
+
+    def assign_node(self, user: User) -> Node | None:
+        """The user's storage node, assigned now if it has none or its node is down."""
+        return self.nodes.assign(user.userid)
+
+    def move_to_node(self, user: User, nodeid: int) -> None:
+        """Reassign after the user's data was copied to ``nodeid``, and end the move."""
+        t = self.users
+
+        def work(conn):
+            self.nodes.reassign(conn, user.userid, nodeid)
+            conn.execute(t.update().where(t.c.userid == user.userid).values(status=ACTIVE))
+        self._run(work, write=True)
+
+    def set_moving(self, user: User, moving: bool) -> None:
+        t = self.users
+        stmt = t.update().where(t.c.userid == user.userid).values(status=MOVING if moving else ACTIVE)
+        self._run(lambda conn: conn.execute(stmt), write=True)
 
     def set_password(self, user: User, password_hash: str) -> None:
         """Store a new password hash and clear any reset code."""

@@ -16,7 +16,8 @@ from ..errors import NotFound, Overloaded
 def heartbeat(app, call) -> Response:
     """200 with an empty body when the databases answer (spec §1.1); a backend
     failure propagates and becomes 503 + Retry-After."""
-    app.storage.check()
+    if app.storage is not None:
+        app.storage.check()
     app.userdb.check()
     return Response(body=b"", content_type="text/plain", charset=None)
 

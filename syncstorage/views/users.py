@@ -14,6 +14,7 @@ from webob import Response
 
 from ..errors import NotFound, WeaveErrno, WeaveError
 from ..passwords import hash_password, strong_enough
+from ..users.nodes import normalise_node_url
 from ..users.names import username_from_account, valid_email, valid_username
 from ..users.sql import UserExists
 
@@ -73,25 +74,32 @@ def create_user(app, call) -> Response:
 
 
 def delete_user(app, call) -> Response:
-    """Delete the account and everything it stored."""
-    user = app.authenticate(call)
-    app.storage.delete_storage(user.userid)
-    app.userdb.delete_user(user)
+    """Delete the account and everything it stored (on its node's database)."""
+    app.delete_account(app.authenticate(call))
     return text_response("1")
 
 
 def node(app, call) -> Response:
-    """The storage node of an existing user (credentials, if any, are ignored)."""
-    if app.userdb.get_user(call.match["username"]) is None:
+    """The storage node of an existing user (credentials, if any, are ignored).
+
+    With nodes in the nodes table, the user's assigned node, assigned now if it
+    has none or its node is downed (``null`` when no node has room); without,
+    the single node of ``[node] url``.
+    """
+    user = app.userdb.get_user(call.match["username"])
+    if user is None:
         raise NotFound("no such user")
+    if app.nodes.any():
+        current = app.nodes.by_id(user.nodeid)
+        if current is None or current.downed:
+            current = app.userdb.assign_node(user)
+        return text_response(current.url if current is not None else "null")
     url = app.settings.node.url.strip()
     if not url:
         return text_response("null")
     if url == "auto":  # a single node answers with the address the client used
         url = call.req.host_url
-    if "://" not in url:
-        url = "https://" + url
-    return text_response(url if url.endswith("/") else url + "/")
+    return text_response(normalise_node_url(url))
 
 
 # -- passwords -------------------------------------------------------------------
