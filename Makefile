@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/development.ini
 LOADTEST_ARGS ?=
 
-.PHONY: serve test install migrate loadtest loadtest-smoke ceilings clean
+.PHONY: serve test install migrate loadtest loadtest-smoke ceilings staging staging-test staging-down clean
 
 $(BIN)/syncstorage: setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,15 @@ ceilings: install
 
 clean:
 	rm -rf $(VENV) var *.egg-info
+
+## staging: a local cluster (nginx, user API, 2 storage nodes, MariaDB, memcached) on 127.0.0.1:18100-18102
+staging: install
+	$(BIN)/python -m syncstorage.staging up
+
+## staging-test: the end-to-end check through nginx, then tear the cluster down (always)
+staging-test: install
+	$(BIN)/python -m syncstorage.staging check; rc=$$?; $(BIN)/python -m syncstorage.staging down; exit $$rc
+
+## staging-down: stop the staging cluster
+staging-down:
+	$(BIN)/python -m syncstorage.staging down
