@@ -32,7 +32,7 @@ from .memcache import CacheClient, CoherentCache, clear_prefetched, prefetch
 from .logs import log_request
 from .metrics import instrument_engine, observe_queue, observe_request
 from .nodestatus import NodeStatus
-from .overload import BACKOFF_SENT, SHED, Admission
+from .overload import BACKOFF_SENT, SHED, Admission, LoadSignals
 from .ratelimit import FailedLogins
 from .migrate import migrate_embedded
 from .storage.base import Storage
@@ -120,14 +120,17 @@ class SyncApp:
 
     def __init__(self, settings: Settings, storage: Storage, userdb: UserDB, *, mailer: Mailer | None = None,
                  captcha: Captcha | None = None, node_status: NodeStatus | None = None,
-                 node_stores: "NodeStores | None" = None, clock: Callable[[], float] = time.time):
+                 node_stores: "NodeStores | None" = None, signals: LoadSignals | None = None,
+                 clock: Callable[[], float] = time.time):
         self.settings = settings
         self.storage = storage
         self.userdb = userdb
         self.node_status = node_status
         self.node_stores = node_stores
         o = settings.overload
-        self.admission = Admission(o.max_concurrent, o.soft_fraction, o.backoff_min, o.backoff_max)
+        self.admission = Admission(o.max_concurrent, o.soft_fraction, o.backoff_min, o.backoff_max,
+                                   db_latency_soft=o.db_latency_soft, queue_soft=o.queue_soft,
+                                   max_queue_wait=o.max_queue_wait, signals=signals)
         shared = None
         if isinstance(userdb, CachedUserDB) and settings.cache.credentials_secret:
             shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
@@ -156,7 +159,9 @@ class SyncApp:
 
     def __call__(self, environ: dict[str, Any], start_response):
         started = time.perf_counter()
-        observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time())
+        waited = observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time())
+        if waited is not None:
+            self.admission.signals.observe_queue(waited)
         # The undecoded path: enough for the checks below and for logs, and it
         # cannot fail (decoding is dispatch's job, which answers 404 for non-UTF-8).
         raw_path = environ.get("PATH_INFO", "")
@@ -166,7 +171,7 @@ class SyncApp:
         crash_id = None
         try:
             if raw_path not in NEVER_SHED:
-                if not self.admission.enter():
+                if self.admission.too_late(waited) or not self.admission.enter():
                     SHED.inc()
                     raise Overloaded(self.settings.overload.shed_retry_after)
                 admitted = True
@@ -292,7 +297,7 @@ def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
     settings = settings or load_settings()
     if "storage" not in deps and "userdb" not in deps:
         migrate_embedded(settings)
-    engines = Engines(settings)
+    engines = Engines(settings, deps.setdefault("signals", LoadSignals()))
     client = cache_client(settings)
     local_storage = settings.node.role != "users"  # a user-API server has no record store of its own
     if "storage" not in deps:
@@ -364,8 +369,9 @@ def coherent_cache(settings: Settings, client: CacheClient, database_url: str) -
 class Engines:
     """One engine (and pool) per database URL, shared when storage and users coincide."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, signals: LoadSignals | None = None):
         self.settings = settings
+        self.signals = signals if signals is not None else LoadSignals()
         self._engines: dict[str, Any] = {}
 
     def get(self, url: str):
@@ -373,7 +379,7 @@ class Engines:
             s = self.settings.storage
             engine = create_engine(url, pool_size=s.pool_size, max_overflow=s.pool_max_overflow,
                                    pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout)
-            instrument_engine(engine)
+            instrument_engine(engine, self.signals)
             self._engines[url] = engine
         return self._engines[url]
 

@@ -124,6 +124,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("overload", "backoff_min", int, 60, "X-Weave-Backoff seconds at the soft threshold"),
     Setting("overload", "backoff_max", int, 1800, "X-Weave-Backoff seconds at the hard limit"),
     Setting("overload", "shed_retry_after", int, 60, "Retry-After / X-Weave-Backoff seconds on a shed request"),
+    Setting("overload", "db_latency_soft", float, 0.1,
+            "recent mean SQL statement seconds from which responses carry X-Weave-Backoff (max at 4x; 0 = off)"),
+    Setting("overload", "queue_soft", float, 0.25,
+            "recent mean seconds requests waited before a worker took them (X-Request-Start) from which responses "
+            "carry X-Weave-Backoff (max at 4x; 0 = off)"),
+    Setting("overload", "max_queue_wait", float, 0.0,
+            "a request that waited longer than this before a worker took it is refused with 503 at once (0 = off)"),
     # [abuse] -- failed-login limits (password guessing must not burn the KDF's CPU)
     Setting("abuse", "account_failures", int, 10,
             "failed logins per account and window before the KDF is refused (0 = no limit)"),

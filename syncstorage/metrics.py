@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 CACHE_REQUESTS = Counter("syncstorage_cache_requests_total", "Cache lookups by kind and result (hit, miss, error)",
@@ -17,6 +17,12 @@ CACHE_ERRORS = Counter("syncstorage_cache_errors_total", "memcached operations t
 CACHE_EPOCH_BUMPS = Counter("syncstorage_cache_epoch_bumps_total",
                             "Times a process voided all entries after a memcached outage")
 SQL_STATEMENTS = Counter("syncstorage_sql_statements_total", "SQL statements sent to the databases")
+SQL_SECONDS = Histogram("syncstorage_sql_seconds", "Time a SQL statement takes, as the application sees it",
+                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0))
+POOL_IN_USE = Gauge("syncstorage_db_connections_in_use", "Database connections checked out of the pools",
+                    multiprocess_mode="livesum")
+POOL_CAPACITY = Gauge("syncstorage_db_connections_max", "Connections the pools may open (pool_size + max_overflow)",
+                      multiprocess_mode="livesum")
 
 REQUESTS = Counter("syncstorage_requests_total", "Requests by route, method and status", ["route", "method", "status"])
 REQUEST_SECONDS = Histogram("syncstorage_request_seconds", "Time to answer a request, by route", ["route"],
@@ -48,11 +54,39 @@ def cache_request(kind: str, result: str):
     return child
 
 
-def instrument_engine(engine) -> None:
-    """Count every statement the engine sends."""
+def instrument_engine(engine, signals) -> None:
+    """Count and time every statement the engine sends, and follow its pool's use;
+    statement latency and pool use also feed ``signals`` (an overload.LoadSignals)."""
+    import time
+
     from sqlalchemy import event
 
-    event.listen(engine, "before_cursor_execute", lambda *args: SQL_STATEMENTS.inc())
+    def before(conn, _cursor, _statement, _parameters, _context, _executemany):
+        SQL_STATEMENTS.inc()
+        conn.info["syncstorage_started"] = time.perf_counter()
+
+    def after(conn, _cursor, _statement, _parameters, _context, _executemany):
+        started = conn.info.pop("syncstorage_started", None)
+        if started is not None:
+            seconds = time.perf_counter() - started
+            SQL_SECONDS.observe(seconds)
+            signals.observe_db(seconds)
+
+    def checkout(*_args):
+        signals.pool_in_use += 1
+        POOL_IN_USE.inc()
+
+    def checkin(*_args):
+        signals.pool_in_use -= 1
+        POOL_IN_USE.dec()
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
+    capacity = getattr(engine.pool, "size", lambda: 0)() + max(0, getattr(engine.pool, "_max_overflow", 0))
+    signals.pool_capacity += capacity
+    POOL_CAPACITY.inc(capacity)
 
 
 def render() -> tuple[bytes, str]:

@@ -3,12 +3,13 @@ import base64
 import io
 import json
 import threading
+import time
 
 import pytest
 
 from syncstorage.app import make_app
 from syncstorage.config import load_settings
-from syncstorage.overload import Admission
+from syncstorage.overload import Admission, LoadSignals
 
 from .conftest import PASSWORD, new_username, password_hash
 
@@ -17,6 +18,49 @@ def test_backoff_grows_with_pressure():
     admission = Admission(max_concurrent=8, soft_fraction=0.5, backoff_min=60, backoff_max=1860)
     assert [admission.backoff(n) for n in (1, 3, 4, 6, 8)] == [None, None, 60, 960, 1860]
     assert Admission(0).backoff(100) is None and Admission(0).enter()
+
+
+def test_database_latency_pool_use_and_queue_time_raise_the_backoff():
+    signals = LoadSignals()
+    admission = Admission(max_concurrent=8, soft_fraction=0.75, backoff_min=60, backoff_max=1860,
+                          db_latency_soft=0.1, queue_soft=0.25, signals=signals)
+    assert admission.backoff(1) is None
+    signals.db_latency = 0.25  # half-way from 0.1 to 0.4
+    assert admission.backoff(1) == 960
+    signals.db_latency = 0.0
+    signals.pool_in_use, signals.pool_capacity = 7, 8  # 0.875: half-way from 0.75 to 1
+    assert admission.backoff(1) == 960
+    signals.pool_in_use = 0
+    for _ in range(100):
+        signals.observe_queue(2.0)  # far past the hard end (1 s)
+    assert admission.backoff(1) == 1860
+    assert Admission(0, signals=LoadSignals()).backoff(100) is None  # no bound and no pressure
+
+
+def test_requests_that_waited_too_long_are_refused(node):
+    app, name, auth = node(overload__max_queue_wait=5, overload__max_concurrent=0)
+    stale = f"t={time.time() - 30:.3f}"
+    result = call(app, "GET", f"/1.1/{name}/info/collections", auth, headers={"HTTP_X_REQUEST_START": stale})
+    assert result["status"] == 503 and result["headers"]["Retry-After"] == "30"
+    fresh = f"t={time.time():.3f}"
+    assert call(app, "GET", f"/1.1/{name}/info/collections", auth,
+                headers={"HTTP_X_REQUEST_START": fresh})["status"] == 200
+    assert call(app, "GET", "/__heartbeat__", headers={"HTTP_X_REQUEST_START": stale})["status"] == 200
+
+
+def test_engine_events_feed_latency_and_pool_use(tmp_path):
+    from syncstorage.dbengine import create_engine
+    from syncstorage.metrics import instrument_engine
+
+    signals = LoadSignals()
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", pool_size=3, max_overflow=1)
+    instrument_engine(engine, signals)
+    assert signals.pool_capacity == 4
+    with engine.connect() as conn:
+        assert signals.pool_in_use == 1 and signals.pool_fraction == 0.25
+        conn.exec_driver_sql("SELECT 1")
+    assert signals.pool_in_use == 0 and signals.db_latency > 0
+    engine.dispose()
 
 
 def test_enter_and_leave_bound_the_count():
@@ -43,8 +87,8 @@ class SlowBody(io.RawIOBase):
         return True
 
 
-def call(app, method, path, auth=None, body=b"", stream=None):
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "node", "SERVER_PORT": "80",
+def call(app, method, path, auth=None, body=b"", stream=None, headers=None):
+    environ = {**(headers or {}), "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "node", "SERVER_PORT": "80",
                "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": stream or io.BytesIO(body),
                "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "text/plain"}
     if auth:

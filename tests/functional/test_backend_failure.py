@@ -42,10 +42,48 @@ def test_stopped_database_is_503_then_recovers(own_mariadb):
         assert res.headers["Retry-After"] == "600" and res.headers["X-Weave-Backoff"] == "600"
         assert "crash id" in res.json
     assert app.get("/__heartbeat__", status=503).headers["Retry-After"] == "600"
+    detail = app.get("/__heartbeat__", headers={"Accept": "application/json"}, status=503).json
+    assert detail["status"] == "error" and detail["checks"]["storage"] != "ok"
 
     own_mariadb.start()
     assert app.get(f"{root}/info/collection_counts").json == {"history": 50}  # nothing lost, no restart
     assert app.get("/__heartbeat__").status_int == 200
+    assert app.get("/__heartbeat__", headers={"Accept": "application/json"}).json["checks"] == {
+        "storage": "ok", "users": "ok"}
+
+
+def test_stopped_memcached_degrades_to_sql_and_loses_nothing(mysql_url, caplog):
+    """memcached stopped while requests flow: every request still succeeds from SQL, the
+    heartbeat says "degraded" (not down), and after memcached returns no stale entry is served."""
+    from syncstorage.devservices import Memcached
+
+    cache = start_service(Memcached)
+    try:
+        settings = load_settings(overrides={"storage.sqluri": mysql_url, "cache.servers": cache.address,
+                                            "cache.timeout": 0.2}, environ={})
+        app = webtest.TestApp(make_app(settings))
+        name = new_username()
+        app.app.userdb.create_user(name, None, password_hash())
+        app.authorization = ("Basic", (name, PASSWORD))
+        root = f"/1.1/{name}"
+        app.post(f"{root}/storage/tabs", json.dumps([{"id": "a", "payload": "1"}]))
+        assert app.get(f"{root}/info/collection_counts").json == {"tabs": 1}  # now cached
+
+        cache.stop()
+        for i in range(5):  # writes and reads keep working while it is gone
+            app.post(f"{root}/storage/tabs", json.dumps([{"id": f"b{i}", "payload": "2"}]))
+            assert app.get(f"{root}/info/collection_counts").json == {"tabs": 2 + i}
+        detail = app.get("/__heartbeat__", headers={"Accept": "application/json"}).json
+        assert detail["status"] == "degraded" and detail["checks"]["cache"] != "ok"
+        assert app.get("/__heartbeat__").status_int == 200
+
+        cache.start()  # empty, as after a restart
+        app.post(f"{root}/storage/tabs", json.dumps([{"id": "c", "payload": "3"}]))
+        assert app.get(f"{root}/info/collection_counts").json == {"tabs": 7}
+        assert app.get(f"{root}/storage/tabs").json.__len__() == 7
+        assert "memcached" in caplog.text.lower()
+    finally:
+        cache.stop()
 
 
 class ExplodingStorage(SQLStorage):
