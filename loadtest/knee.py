@@ -53,6 +53,11 @@ class Step:
     shed_rate: float
     backoff_rate: float
     session_p95_ms: float
+    # from the session log: latency of admitted (non-503) and of shed (503) requests, requests unanswered
+    admitted_p99_ms: float = float("nan")
+    shed_p99_ms: float = float("nan")
+    shed_max_ms: float = float("nan")
+    timeouts: int = 0
 
 
 def _number(text: str) -> float | None:
@@ -116,13 +121,19 @@ def split_steps(history: list[dict], sessions: dict[int, dict], interval: float,
             return statistics.median(values) if values else float("nan")
 
         session_p95 = [s["session_p95_ms"] for s in seconds if s.get("sessions")]
+        admitted_p99 = [s["admitted_p99_ms"] for s in seconds if "admitted_p99_ms" in s]
+        shed_seconds = [s for s in seconds if s.get("shed") and "shed_p99_ms" in s]  # older logs lack it
         steps.append(Step(
             users=kept[0]["users"], seconds=len(kept), offered_sessions=kept[0]["users"] / interval,
             sessions=statistics.fmean(s.get("sessions", 0.0) for s in seconds) if seconds else 0.0,
             requests=requests, goodput=max(0.0, requests - failures - shed), p50=median("p50"), p95=median("p95"),
             p99=median("p99"), error_rate=failures / requests if requests else 0.0,
             shed_rate=shed / requests if requests else 0.0, backoff_rate=backoff / requests if requests else 0.0,
-            session_p95_ms=statistics.median(session_p95) if session_p95 else float("nan")))
+            session_p95_ms=statistics.median(session_p95) if session_p95 else float("nan"),
+            admitted_p99_ms=statistics.median(admitted_p99) if admitted_p99 else float("nan"),
+            shed_p99_ms=statistics.median(s["shed_p99_ms"] for s in shed_seconds) if shed_seconds else float("nan"),
+            shed_max_ms=max((s["shed_max_ms"] for s in shed_seconds), default=float("nan")),
+            timeouts=int(sum(s.get("timeouts", 0) for s in seconds))))
     return steps
 
 

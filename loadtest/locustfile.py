@@ -76,6 +76,10 @@ def _stop(environment, **_kw):
 class SyncClient(FastHttpUser):
     """One Firefox profile syncing one account."""
 
+    # a client's patience: a request unanswered after this long counts as a time-out
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
     def on_start(self):
         opts = self.environment.parsed_options
         self.interval = opts.sync_interval
@@ -115,6 +119,10 @@ class SyncClient(FastHttpUser):
         headers = {**self.headers, **kw.pop("headers", {})}
         with self.client.request(method, self.root + path, name=name, headers=headers, catch_response=True,
                                  **kw) as res:
+            if not res.status_code:  # no answer at all: time-out or refused connection
+                session_log.count("timeouts")
+            else:
+                session_log.latency(res.request_meta["response_time"], shed=res.status_code == 503)
             backoff = res.headers.get("X-Weave-Backoff") if res.headers else None
             if backoff:
                 self._note_backoff(float(backoff))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -295,6 +296,8 @@ class SyncApp:
 def make_app(settings: Settings | None = None, **deps: Any) -> SyncApp:
     """Build the application from settings; ``deps`` replace the parts built from them."""
     settings = settings or load_settings()
+    if settings.server.switch_interval > 0:  # a per-process knob: the app is built once per worker
+        sys.setswitchinterval(settings.server.switch_interval)
     if "storage" not in deps and "userdb" not in deps:
         migrate_embedded(settings)
     engines = Engines(settings, deps.setdefault("signals", LoadSignals()))

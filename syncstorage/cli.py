@@ -1,4 +1,4 @@
-"""The ``syncstorage`` command: serve, migrate, user, nodes, node-status, purge-ttl.
+"""The ``syncstorage`` command: serve, migrate, user, nodes, node-status, purge-ttl, capacity.
 
 Settings come from ``--config`` (or SYNCSTORAGE_CONFIG), then SYNCSTORAGE_*
 environment variables; ``PORT`` sets the port of ``serve``.
@@ -206,6 +206,24 @@ def cmd_nodes_move_users(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_capacity(args) -> int:
+    """Print the capacity plan (docs/capacity.md) as a table or JSON."""
+    import json
+    from dataclasses import fields
+
+    from .capacity import Inputs, knee_from_result, plan, render
+
+    values = {f.name: getattr(args, f.name) for f in fields(Inputs) if getattr(args, f.name, None) is not None}
+    if args.from_result:
+        values["knee_sessions"] = knee_from_result(args.from_result)
+    try:
+        result = plan(Inputs(**values))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    print(json.dumps(result.as_dict(), indent=2) if args.json else render(result))
+    return 0
+
+
 def _flag(value: str) -> int:
     text = value.strip().lower()
     if text in ("1", "yes", "true", "on"):
@@ -273,6 +291,24 @@ def build_parser() -> argparse.ArgumentParser:
     node_set = node_sub.add_parser("set", help="set the state: ok, backoff, backoff:N, draining, down, unhealthy")
     node_set.add_argument("value")
     node_set.set_defaults(func=cmd_node_status)
+
+    cap = sub.add_parser("capacity", help="nodes, databases, memcached and cores for N users (docs/capacity.md)")
+    cap.add_argument("--users", type=int, help="accounts to carry (default 1,000,000)")
+    cap.add_argument("--active-fraction", type=float, help="share of users syncing at peak (default 0.25)")
+    cap.add_argument("--sync-interval", type=float, help="seconds between an active user's syncs (default 600)")
+    cap.add_argument("--peak-factor", type=float, help="busiest hour over the daily mean (default 2)")
+    cap.add_argument("--headroom", type=float, help="spare capacity on top of the peak (default 0.25)")
+    cap.add_argument("--knee-sessions", type=float, help="sessions/s one node carries at the knee (default 256)")
+    cap.add_argument("--from-result", metavar="DIR", help="take the knee from a load-test result (steps.json)")
+    cap.add_argument("--node-cores", type=int, help="cores of the node the knee was measured on (default 2)")
+    cap.add_argument("--records-per-user", type=float, help="records a user stores (default 2000)")
+    cap.add_argument("--hot-fraction", type=float, help="share of an active user's rows touched in a day (0.1)")
+    cap.add_argument("--node-ram-gb", type=float, help="RAM per node (default 24)")
+    cap.add_argument("--buffer-pool-share", type=float, help="share of RAM for the InnoDB buffer pool (0.6)")
+    cap.add_argument("--node-disk-gb", type=float, help="disk per node (default 250)")
+    cap.add_argument("--disk-fill", type=float, help="highest share of the disk to fill (0.7)")
+    cap.add_argument("--json", action="store_true", help="print the plan as JSON")
+    cap.set_defaults(func=cmd_capacity)
 
     purge = sub.add_parser("purge-ttl", help="delete expired records in bounded batches")
     purge.add_argument("--batch-size", type=int, help="rows per batch (default [storage] purge_batch_size)")

@@ -163,6 +163,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "workers", int, 2, "gunicorn worker processes"),
     Setting("server", "threads", int, 8, "threads per gthread worker"),
     Setting("server", "timeout", int, 60, "seconds before a silent worker is restarted"),
+    Setting("server", "switch_interval", float, 0.0,
+            "seconds a worker thread may hold the GIL before another gets it (sys.setswitchinterval); shorter "
+            "lets quick answers (503s, cache hits) overtake long requests; 0 = Python's default (0.005)"),
 )
 
 _BY_NAME = {(s.section, s.key): s for s in SETTINGS}
