@@ -251,6 +251,17 @@ def _running(pid: int) -> bool:
         return True
 
 
+def environment(args) -> int:
+    """Print `export` lines for one server's settings, for operator commands by hand:
+    eval "$(python -m syncstorage.staging env users)"; syncstorage nodes list"""
+    import shlex
+
+    cluster = json.loads((Path(args.dir) / "cluster.json").read_text())
+    for name, value in cluster["environments"][args.server].items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def check(args) -> int:
     from .staging_check import run_check
 
@@ -271,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd.set_defaults(func=func)
     sub.add_parser("down").set_defaults(func=down)
     sub.add_parser("check").set_defaults(func=check)
+    env = sub.add_parser("env", help="print a server's SYNCSTORAGE_* settings as export lines")
+    env.add_argument("server", choices=("users", "node1", "node2"))
+    env.set_defaults(func=environment)
     args = parser.parse_args(argv)
     return args.func(args)
 
