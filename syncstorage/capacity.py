@@ -26,21 +26,27 @@ DISK_PER_RECORD = 1200       # bytes on disk per record with indexes: 19 GB / 15
 CACHE_BYTES_PER_USER = 1100  # memcached bytes per active user: entries + keys + item overhead (see capacity.md)
 
 
+def _input(default, help_text: str):
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass
 class Inputs:
-    users: int = 1_000_000
-    active_fraction: float = 0.25
-    sync_interval: float = 600.0          # seconds between an active user's syncs
-    peak_factor: float = 2.0              # busiest hour / daily mean
-    headroom: float = 0.25
-    knee_sessions: float = KNEE_SESSIONS  # per node of node_cores cores
-    node_cores: int = KNEE_CORES
-    records_per_user: float = 2000.0      # a typical profile's records (loadtest/profiles.py initial upload)
-    hot_fraction: float = 0.1             # share of an active user's rows read or written in a day
-    node_ram_gb: float = 24.0
-    buffer_pool_share: float = 0.6
-    node_disk_gb: float = 250.0
-    disk_fill: float = 0.7
+    """Every input of the model, with its default and meaning (the command's options come from here)."""
+
+    users: int = _input(1_000_000, "accounts to carry")
+    active_fraction: float = _input(0.25, "share of users syncing at the busiest hour")
+    sync_interval: float = _input(600.0, "seconds between an active user's syncs")
+    peak_factor: float = _input(2.0, "busiest hour over the daily mean")
+    headroom: float = _input(0.25, "spare capacity on top of the peak")
+    knee_sessions: float = _input(KNEE_SESSIONS, "sessions/s one node carries at the knee")
+    node_cores: int = _input(KNEE_CORES, "cores of the node the knee was measured on")
+    records_per_user: float = _input(2000.0, "records a user stores (a full profile of loadtest/profiles.py)")
+    hot_fraction: float = _input(0.1, "share of an active user's rows read or written in a day")
+    node_ram_gb: float = _input(24.0, "RAM per node, GB")
+    buffer_pool_share: float = _input(0.6, "share of RAM given to the InnoDB buffer pool")
+    node_disk_gb: float = _input(250.0, "disk per node, GB")
+    disk_fill: float = _input(0.7, "highest share of the disk to fill")
 
 
 @dataclass

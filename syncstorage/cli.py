@@ -293,20 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     node_set.set_defaults(func=cmd_node_status)
 
     cap = sub.add_parser("capacity", help="nodes, databases, memcached and cores for N users (docs/capacity.md)")
-    cap.add_argument("--users", type=int, help="accounts to carry (default 1,000,000)")
-    cap.add_argument("--active-fraction", type=float, help="share of users syncing at peak (default 0.25)")
-    cap.add_argument("--sync-interval", type=float, help="seconds between an active user's syncs (default 600)")
-    cap.add_argument("--peak-factor", type=float, help="busiest hour over the daily mean (default 2)")
-    cap.add_argument("--headroom", type=float, help="spare capacity on top of the peak (default 0.25)")
-    cap.add_argument("--knee-sessions", type=float, help="sessions/s one node carries at the knee (default 256)")
-    cap.add_argument("--from-result", metavar="DIR", help="take the knee from a load-test result (steps.json)")
-    cap.add_argument("--node-cores", type=int, help="cores of the node the knee was measured on (default 2)")
-    cap.add_argument("--records-per-user", type=float, help="records a user stores (default 2000)")
-    cap.add_argument("--hot-fraction", type=float, help="share of an active user's rows touched in a day (0.1)")
-    cap.add_argument("--node-ram-gb", type=float, help="RAM per node (default 24)")
-    cap.add_argument("--buffer-pool-share", type=float, help="share of RAM for the InnoDB buffer pool (0.6)")
-    cap.add_argument("--node-disk-gb", type=float, help="disk per node (default 250)")
-    cap.add_argument("--disk-fill", type=float, help="highest share of the disk to fill (0.7)")
+    from dataclasses import MISSING, fields
+
+    from .capacity import Inputs
+
+    for f in fields(Inputs):
+        default = f.default if f.default is not MISSING else None
+        shown = f"{default:,}" if isinstance(default, int) else f"{default:g}"
+        cap.add_argument("--" + f.name.replace("_", "-"), type=type(default),
+                         help=f"{f.metadata['help']} (default {shown})")
+    cap.add_argument("--from-result", metavar="DIR", help="take --knee-sessions from a load-test result (steps.json)")
     cap.add_argument("--json", action="store_true", help="print the plan as JSON")
     cap.set_defaults(func=cmd_capacity)
 
