@@ -271,7 +271,9 @@ class SyncApp:
         """Delete an account and its data, the data first: an account without data is
         harmless, data without an account is not."""
         node = self.nodes.by_id(user.nodeid)
-        self.node_stores.for_url(node.url if node else None).delete_storage(user.userid)
+        store = self.node_stores.for_url(node.url if node else None)
+        if store is not None:
+            store.delete_storage(user.userid)
         self.userdb.delete_user(user)
 
     def authenticate(self, call: Call) -> User:
@@ -333,16 +335,19 @@ class NodeStores:
         self.local = local
         self._stores: dict[str, Storage] = {}
 
-    def for_url(self, node_url: str | None) -> Storage:
+    def for_url(self, node_url: str | None) -> Storage | None:
+        """The store of ``node_url``'s data; for a user without a node, the local store
+        (None on a user-API server: such a user never stored anything)."""
+        if node_url is None:
+            return self.local
         databases = {normalise_node_url(k): v for k, v in self.settings.users.node_databases.items()}
-        if node_url is not None and normalise_node_url(node_url) in databases:
+        if normalise_node_url(node_url) in databases:
             url = databases[normalise_node_url(node_url)]
             if url not in self._stores:
                 self._stores[url] = storage_for(self.settings, self.engines, self.client, url)
             return self._stores[url]
         own = self.settings.node.url.strip()
-        if self.local is not None and (node_url is None or own in ("", "auto") or
-                                       normalise_node_url(own) == normalise_node_url(node_url)):
+        if self.local is not None and (own in ("", "auto") or normalise_node_url(own) == normalise_node_url(node_url)):
             return self.local
         raise BackendError(f"no database configured for node {node_url} ([users] node_databases)")
 

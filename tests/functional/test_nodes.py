@@ -168,3 +168,8 @@ def test_deleting_an_account_deletes_its_data_on_its_node(cluster):
                                          headers={"Authorization": f"Basic {token}"}).text == "1"
     assert nodes[node_url].storage.get_collection_timestamps(user.userid) == {}
     assert users.userdb.nodes.get(node_url).current_load == 0
+    never_synced = _new_user(users)  # no node: nothing stored anywhere
+    token = base64.b64encode(f"{never_synced.username}:{PASSWORD}".encode()).decode()
+    assert webtest.TestApp(users).delete(f"/user/1.0/{never_synced.username}",
+                                         headers={"Authorization": f"Basic {token}"}).text == "1"
+    assert users.userdb.get_user(never_synced.username) is None
