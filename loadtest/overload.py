@@ -40,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--max-concurrent", type=int, default=8, help="admission bound per worker for the 'on' run")
     p.add_argument("--step-seconds", type=float, default=30.0)
     p.add_argument("--max-backoff", type=float, default=1.0)
+    p.add_argument("--nginx", action="store_true",
+                   help="both runs behind config/nginx.conf; the 'on' run also bounds nginx's upstream "
+                        "connections to workers x threads (a fast 503 from nginx past it)")
     p.add_argument("--switch-interval", type=float, default=0.0005,
                    help="[server] switch_interval of both runs (production.ini's value)")
     p.add_argument("--out", type=Path, default=ROOT / "loadtest" / "results" / "overload")
@@ -50,6 +53,8 @@ def parse_args(argv):
 
 def run_once(args, rest, label: str, max_concurrent: int) -> dict:
     out = args.out / label
+    if args.nginx:  # 'off': nginx without a useful bound (more connections than clients)
+        rest = [*rest, "--nginx-max-conns", str(connection_bound(rest) if max_concurrent else 100000)]
     argv = ["--step-start", str(max(1, args.knee // 2)), "--step-factor", "2", "--step-count", "4",
             "--step-seconds", str(args.step_seconds), "--ceilings-seconds", "0",
             "--max-backoff", str(args.max_backoff), "--new-account-fraction", "0",
@@ -59,6 +64,12 @@ def run_once(args, rest, label: str, max_concurrent: int) -> dict:
     if run.main(argv) != 0:
         raise SystemExit(f"the {label} run produced no steps; see {out}")
     return json.loads((out / "steps.json").read_text())
+
+
+def connection_bound(rest: list[str]) -> int:
+    """workers x threads of the server under test (run.py's defaults unless given)."""
+    options = run.parse_args(rest)
+    return options.workers * options.threads
 
 
 def figures(summary: dict, knee_users: int) -> list[dict]:

@@ -52,6 +52,8 @@ def parse_args(argv):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--retry-after", type=int, default=30, help="server's Retry-After for this run")
+    p.add_argument("--nginx-max-conns", type=int, default=0,
+                   help="put config/nginx.conf in front, with this upstream max_conns (0 = no nginx)")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra SYNCSTORAGE_* settings for the server under test")
     p.add_argument("--out", type=Path, help="results folder (default loadtest/results/<timestamp>)")
@@ -174,6 +176,11 @@ def main(argv=None) -> int:
             procs.append(servers.start_gunicorn(servers.APP, app_port, env, args.workers, args.threads,
                                                 out / "server.log"))
             base = f"http://127.0.0.1:{app_port}"
+            if args.nginx_max_conns:
+                front_port = free_port()
+                procs.append(servers.start_nginx(front_port, app_port, args.nginx_max_conns, tmp / "nginx"))
+                base = f"http://127.0.0.1:{front_port}"
+                setup["backend"] += f" behind nginx (max_conns {args.nginx_max_conns})"
             if args.ceilings_seconds and shutil.which("wrk"):
                 print("measuring ceilings with wrk ...", flush=True)
                 trivial_port = free_port()

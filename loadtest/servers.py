@@ -42,6 +42,31 @@ def answers(base: str) -> bool:
     return True
 
 
+NGINX_CONF = Path(__file__).resolve().parents[1] / "config" / "nginx.conf"
+
+
+def start_nginx(listen_port: int, upstream_port: int, max_conns: int, folder: Path) -> subprocess.Popen:
+    """config/nginx.conf (the production front end) on loopback, in front of ``upstream_port``."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    conf = NGINX_CONF.read_text()
+    for old, new in (("127.0.0.1:8000 max_conns=64", f"127.0.0.1:{upstream_port} max_conns={max_conns}"),
+                     ("listen 127.0.0.1:8080", f"listen 127.0.0.1:{listen_port}"),
+                     ("worker_processes auto", "worker_processes 1"),
+                     ("pid /tmp/syncstorage-nginx.pid", f"pid {folder / 'nginx.pid'}")):
+        if old not in conf:
+            raise RuntimeError(f"config/nginx.conf no longer contains {old!r}")
+        conf = conf.replace(old, new)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen([binary, "-c", str(folder / "nginx.conf"), "-p", str(folder), "-e", "stderr",
+                             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=open(folder / "nginx.log", "ab"),
+                            start_new_session=True)
+    wait_for(lambda: answers(f"http://127.0.0.1:{listen_port}"), 30, interval=0.2, what="nginx")
+    return proc
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()

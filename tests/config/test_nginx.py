@@ -34,3 +34,25 @@ def test_body_limit_admits_the_largest_valid_post():
     limit_mb = int(text.split("client_max_body_size", 1)[1].split("m;", 1)[0])
     largest = load_settings(environ={}).storage.batch_max_count * (MAX_PAYLOAD_BYTES + 1024)
     assert limit_mb * 1024 * 1024 >= largest
+
+
+def test_unreachable_or_full_upstream_is_a_fast_503_with_retry_after(tmp_path):
+    """nginx answers for gunicorn when it cannot take the request (here: nothing listens)."""
+    import urllib.error
+    import urllib.request
+
+    from loadtest.servers import start_nginx, stop
+    from syncstorage.devservices import free_port
+
+    nginx_binary()
+    port = free_port()
+    proc = start_nginx(port, free_port(), 4, tmp_path / "nginx")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/1.1/someone/info/collections", timeout=10)
+        error = refused.value
+        assert error.code == 503
+        assert error.headers["Retry-After"] == "60" and error.headers["X-Weave-Backoff"] == "60"
+        assert error.read() == b'"server issue: overloaded or unavailable"'
+    finally:
+        stop(proc)
