@@ -66,26 +66,31 @@ def move_users(app, source: Node, target: Node, count: int | None = None, batch:
         if not pending:
             break
         users = [u for u in (app.userdb.get_user(name) for name in pending) if u is not None]
-        for user in users:
-            app.userdb.set_moving(user, True)
-        sleep(settle)
-        for user in users:
-            try:
-                copied = _copy_verified(source_store, target_store, user.userid, copy_batch)
-                app.userdb.move_to_node(user, target.nodeid)
-            except (CopyMismatch, NodeFull) as error:
-                log(f"{user.username}: not moved ({error}); it stays on {source.url}")
-                app.userdb.set_moving(user, False)
-                target_store.delete_storage(user.userid)
-                report.failed.append(user.username)
-                continue
-            except BaseException:
-                app.userdb.set_moving(user, False)
-                raise
-            _forget(target_store, user.userid)
-            source_store.delete_storage(user.userid)
-            report.users += 1
-            report.records += copied
+        settled: set[int] = set()  # users moved or released; the rest are released on the way out
+        try:
+            for user in users:
+                app.userdb.set_moving(user, True)
+            sleep(settle)
+            for user in users:
+                try:
+                    copied = _copy_verified(source_store, target_store, user.userid, copy_batch)
+                    app.userdb.move_to_node(user, target.nodeid)  # ends the move
+                except (CopyMismatch, NodeFull) as error:
+                    log(f"{user.username}: not moved ({error}); it stays on {source.url}")
+                    app.userdb.set_moving(user, False)
+                    settled.add(user.userid)
+                    target_store.delete_storage(user.userid)
+                    report.failed.append(user.username)
+                    continue
+                settled.add(user.userid)
+                _forget(target_store, user.userid)
+                source_store.delete_storage(user.userid)
+                report.users += 1
+                report.records += copied
+        finally:
+            for user in users:
+                if user.userid not in settled:  # interrupted: they stay on the source, served again
+                    app.userdb.set_moving(user, False)
         log(f"moved {report.users} users ({report.records} records) from {source.url} to {target.url}")
     return report
 

@@ -173,3 +173,38 @@ def test_deleting_an_account_deletes_its_data_on_its_node(cluster):
     assert webtest.TestApp(users).delete(f"/user/1.0/{never_synced.username}",
                                          headers={"Authorization": f"Basic {token}"}).text == "1"
     assert users.userdb.get_user(never_synced.username) is None
+
+
+def test_an_interrupted_move_leaves_nobody_moving(cluster, monkeypatch):
+    """A failure in the middle of a batch: the users already moved stay moved, the others are
+    served again from the source with their data, and a second run finishes the job."""
+    from syncstorage.users import moves
+
+    users, nodes = cluster
+    users.userdb.nodes.update(N2, available=0)
+    accounts = [_new_user(users) for _ in range(3)]
+    for account in accounts:
+        assert webtest.TestApp(users).get(f"/user/1.0/{account.username}/node/weave").text == N1
+        _client(nodes[N1], account.username).put_json(f"/1.1/{account.username}/storage/tabs/t", {"payload": "x"})
+    real_copy, calls = moves.copy_user, []
+
+    def failing_copy(source, target, userid, batch_size):
+        calls.append(userid)
+        if len(calls) == 2:
+            raise RuntimeError("lost the target database")
+        return real_copy(source, target, userid, batch_size)
+    monkeypatch.setattr(moves, "copy_user", failing_copy)
+    with pytest.raises(RuntimeError):
+        move_users(users, users.userdb.nodes.get(N1), users.userdb.nodes.get(N2), batch=3, settle=0,
+                   log=lambda _m: None)
+    states = [users.userdb.get_user(a.username) for a in accounts]
+    assert [s.moving for s in states] == [False, False, False]
+    assert [s.nodeid for s in states] == [users.userdb.nodes.get(N2).nodeid] + [users.userdb.nodes.get(N1).nodeid] * 2
+    for account in accounts[1:]:
+        assert _client(nodes[N1], account.username).get(f"/1.1/{account.username}/storage/tabs/t").json["payload"] == "x"
+
+    monkeypatch.setattr(moves, "copy_user", real_copy)
+    report = move_users(users, users.userdb.nodes.get(N1), users.userdb.nodes.get(N2), settle=0, log=lambda _m: None)
+    assert report.users == 2
+    for account in accounts:
+        assert _client(nodes[N2], account.username).get(f"/1.1/{account.username}/storage/tabs/t").json["payload"] == "x"
