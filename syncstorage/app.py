@@ -40,7 +40,7 @@ from .storage.base import Storage
 from .storage.cache import CachedStorage
 from .storage.sql import SQLStorage
 from .users.cache import CachedUserDB
-from .users.nodes import Node, NodeDirectory, normalise_node_url
+from .users.nodes import Node, NodeDirectory, configured_node_url, normalise_node_url
 from .users.sql import User, UserDB
 from .views import ops, pages, storage as storage_views, users as user_views
 
@@ -147,6 +147,7 @@ class SyncApp:
         self.mapper = build_mapper(settings.node.role)
         self.handlers = {name: methods for name, _path, _role, methods in ROUTES}
         client = userdb.cache.client if isinstance(userdb, CachedUserDB) else None
+        self._own_url = configured_node_url(settings.node.url)
         self.nodes = NodeDirectory(userdb.nodes, settings.node.status_refresh, cache_client=client,
                                    cache_key=client.key(database_namespace(settings.users.sqluri) + "nodes")
                                    if client else "")
@@ -232,8 +233,7 @@ class SyncApp:
 
     def own_node(self, call: Call) -> Node | None:
         """This storage node's row of the nodes table ([node] url, or the request's address for 'auto')."""
-        url = self.settings.node.url.strip()
-        return self.nodes.by_url(call.req.host_url if url in ("", "auto") else url)
+        return self.nodes.by_url(self._own_url or call.req.host_url)
 
     def check_assignment(self, call: Call, user: User) -> None:
         """Storage requests: 503 while the user's data moves; with [node] check, 401 unless
@@ -333,6 +333,8 @@ class NodeStores:
         self.engines = engines
         self.client = client
         self.local = local
+        self.databases = {normalise_node_url(k): v for k, v in settings.users.node_databases.items()}
+        self.own_url = configured_node_url(settings.node.url)
         self._stores: dict[str, Storage] = {}
 
     def for_url(self, node_url: str | None) -> Storage | None:
@@ -340,14 +342,13 @@ class NodeStores:
         (None on a user-API server: such a user never stored anything)."""
         if node_url is None:
             return self.local
-        databases = {normalise_node_url(k): v for k, v in self.settings.users.node_databases.items()}
-        if normalise_node_url(node_url) in databases:
-            url = databases[normalise_node_url(node_url)]
+        node_url = normalise_node_url(node_url)
+        if node_url in self.databases:
+            url = self.databases[node_url]
             if url not in self._stores:
                 self._stores[url] = storage_for(self.settings, self.engines, self.client, url)
             return self._stores[url]
-        own = self.settings.node.url.strip()
-        if self.local is not None and (own in ("", "auto") or normalise_node_url(own) == normalise_node_url(node_url)):
+        if self.local is not None and self.own_url in (None, node_url):  # this server's own data
             return self.local
         raise BackendError(f"no database configured for node {node_url} ([users] node_databases)")
 

@@ -39,6 +39,13 @@ def normalise_node_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def configured_node_url(setting: str) -> str | None:
+    """This server's node URL from ``[node] url``, normalised; None for '' or 'auto'
+    (then the address a request came in on stands for it)."""
+    setting = setting.strip()
+    return normalise_node_url(setting) if setting not in ("", "auto") else None
+
+
 @dataclass(frozen=True)
 class Node:
     nodeid: int
