@@ -122,6 +122,7 @@ class Supervisor:
         prefix = self.dir / "nginx"
         (prefix / "logs").mkdir(parents=True, exist_ok=True)
         (self.dir / "nginx.conf").write_text(conf)
+        shutil.copy(CONFIG / "unavailable.conf", self.dir / "unavailable.conf")
         nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
         if nginx is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
