@@ -114,6 +114,7 @@ class Call:
     route: str = ""
     user: User | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    node: Node | None = None  # this storage node's row, once looked up for the request
 
 
 class SyncApp:
@@ -148,6 +149,7 @@ class SyncApp:
         self.handlers = {name: methods for name, _path, _role, methods in ROUTES}
         client = userdb.cache.client if isinstance(userdb, CachedUserDB) else None
         self._own_url = configured_node_url(settings.node.url)
+        self._checks_node = settings.node.check and settings.node.role != "users"
         self.nodes = NodeDirectory(userdb.nodes, settings.node.status_refresh, cache_client=client,
                                    cache_key=client.key(database_namespace(settings.users.sqluri) + "nodes")
                                    if client else "")
@@ -221,7 +223,7 @@ class SyncApp:
                 raise NodeUnavailable(effect.refuse, self.settings.storage.retry_after)
             if effect.backoff is not None:
                 self.add_backoff(call, effect.backoff)
-        if self.settings.node.check and self.settings.node.role != "users":
+        if self._checks_node:
             own = self.own_node(call)
             if own is not None and own.backoff > 0:
                 self.add_backoff(call, own.backoff)
@@ -232,8 +234,11 @@ class SyncApp:
         call.headers["X-Weave-Backoff"] = str(max(current, seconds))
 
     def own_node(self, call: Call) -> Node | None:
-        """This storage node's row of the nodes table ([node] url, or the request's address for 'auto')."""
-        return self.nodes.by_url(self._own_url or call.req.host_url)
+        """This storage node's row of the nodes table ([node] url, or the request's address for 'auto'),
+        looked up once per request."""
+        if call.node is None:
+            call.node = self.nodes.by_url(self._own_url or call.req.host_url)
+        return call.node
 
     def check_assignment(self, call: Call, user: User) -> None:
         """Storage requests: 503 while the user's data moves; with [node] check, 401 unless
@@ -241,7 +246,7 @@ class SyncApp:
         if user.moving:
             raise ServiceUnavailable("server issue: account moving to another node",
                                      self.settings.node.moving_retry_after)
-        if not self.settings.node.check:
+        if not self._checks_node:
             return
         own = self.own_node(call)
         if own is None:

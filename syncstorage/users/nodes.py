@@ -86,8 +86,7 @@ class NodeDB:
     def __init__(self, engine: sa.engine.Engine, users: sa.Table):
         self.engine = engine
         self.users = users
-        self.nodes = nodes_table(users.metadata) if "nodes" not in users.metadata.tables \
-            else users.metadata.tables["nodes"]
+        self.nodes = nodes_table(users.metadata)
 
     def _run(self, work, write=False):
         return run_in_transaction(self.engine, work, write)

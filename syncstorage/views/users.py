@@ -14,7 +14,7 @@ from webob import Response
 
 from ..errors import NotFound, WeaveErrno, WeaveError
 from ..passwords import hash_password, strong_enough
-from ..users.nodes import normalise_node_url
+from ..users.nodes import configured_node_url, normalise_node_url
 from ..users.names import username_from_account, valid_email, valid_username
 from ..users.sql import UserExists
 
@@ -94,12 +94,10 @@ def node(app, call) -> Response:
         if current is None or current.downed:
             current = app.userdb.assign_node(user)
         return text_response(current.url if current is not None else "null")
-    url = app.settings.node.url.strip()
-    if not url:
+    if not app.settings.node.url.strip():
         return text_response("null")
-    if url == "auto":  # a single node answers with the address the client used
-        url = call.req.host_url
-    return text_response(normalise_node_url(url))
+    # 'auto': a single node answers with the address the client used
+    return text_response(configured_node_url(app.settings.node.url) or normalise_node_url(call.req.host_url))
 
 
 # -- passwords -------------------------------------------------------------------
