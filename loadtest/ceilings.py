@@ -5,6 +5,11 @@ measured under the same gunicorn settings in the same run.
 
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
+
+Between the trivial app and the real endpoint sit the stack's floors
+(loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
+one memcached round trip a cache hit makes.  They show how much of the gap is
+the stack's and the cache's, and how much is the server's own work.
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from loadtest import servers
 
 HERE = Path(__file__).resolve().parent
 TRIVIAL = "trivial WSGI app"
+FLOOR = "stack floor: Routes + WebOb"
+FLOOR_CACHE = "stack floor + one memcached get_multi"
 INFO = "GET info/collections"
 POST = "POST 100 records (500 B)"
 
@@ -39,16 +46,21 @@ def wrk(url: str, script: str, args: list[str], duration: int, connections: int,
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int) -> dict:
-    """The three ceilings; ``users`` are existing accounts with the load-test password."""
+def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int,
+            floors: dict[str, str] | None = None) -> dict:
+    """The ceilings; ``users`` are existing accounts with the load-test password, ``floors``
+    maps a floor's label to its server's base URL."""
     tokens = [servers.basic_token(name) for name in users]
     for _round in range(4):  # let every worker verify every account once (KDF) before measuring
         for name, token in zip(users, tokens):
             urllib.request.urlopen(urllib.request.Request(
                 f"{base}/1.1/{name}/storage/bookmarks/warm", data=b'{"payload": "x"}', method="PUT",
                 headers={"Authorization": f"Basic {token}"}), timeout=30).read()
+    path = f"/1.1/{users[0]}/info/collections"
     return {
         TRIVIAL: wrk(f"{trivial_base}/", "get.lua", [], duration, connections),
+        **{label: wrk(floor + path, "get.lua", [tokens[0]], duration, connections)
+           for label, floor in (floors or {}).items()},
         INFO: wrk(f"{base}/1.1/{users[0]}/info/collections", "get.lua", [tokens[0]], duration, connections),
         POST: wrk(base, "post_batch.lua", [",".join(tokens), "100", "500"], duration, connections),
     }
@@ -99,9 +111,19 @@ def main(argv=None) -> int:
                                             log_dir / "app.log"))
         procs.append(servers.start_gunicorn(servers.TRIVIAL, trivial_port, {}, args.workers, args.threads,
                                             log_dir / "trivial.log"))
+        floors = {FLOOR: {}}
+        if memcached is not None:
+            floors[FLOOR_CACHE] = {"FLOOR_CACHE_SERVERS": memcached.address}
+        floor_bases = {}
+        for label, floor_env in floors.items():
+            port = free_port()
+            procs.append(servers.start_gunicorn(servers.FLOOR, port, floor_env, args.workers, args.threads,
+                                                log_dir / f"floor{len(floor_bases)}.log"))
+            floor_bases[label] = f"http://127.0.0.1:{port}"
         base = f"http://127.0.0.1:{app_port}"
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
-        runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections)
+        runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
+                       floor_bases)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 

@@ -18,6 +18,7 @@ from loadtest import profiles
 
 APP = "loadtest.serve_app:application"
 TRIVIAL = "loadtest.trivial_app:application"
+FLOOR = "loadtest.floor_app:application"
 
 
 def start_gunicorn(app: str, port: int, env: dict, workers: int, threads: int, log: Path) -> subprocess.Popen:

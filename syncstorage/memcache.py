@@ -87,13 +87,14 @@ def prefetch(client: CacheClient, wanted: list[tuple["CoherentCache", str]]) -> 
     """
     if any(cache.suspect for cache, _name in wanted):
         return  # let the normal path recover first
-    keys = {key for cache, name in wanted for key in (cache._key("epoch"), cache._key(name))}
+    keyed = [(cache, name, cache._key(name), cache._epoch_key) for cache, name in wanted]
+    keys = {key for _cache, _name, key, epoch_key in keyed for key in (key, epoch_key)}
     try:
         found = client.client.get_multi(list(keys))
     except pylibmc.Error:
         return  # the reads will try again, and report
-    _prefetched.values = {(id(cache), name): (found.get(cache._key(name)), found.get(cache._key("epoch")))
-                          for cache, name in wanted}
+    _prefetched.values = {(id(cache), name): (found.get(key), found.get(epoch_key))
+                          for cache, name, key, epoch_key in keyed}
 
 
 def clear_prefetched() -> None:

@@ -1,6 +1,7 @@
 """One JSON line per request, with what an operator needs and nothing personal."""
 import json
 import logging
+import time
 
 import pytest
 
@@ -51,3 +52,18 @@ def test_request_metrics_count_routes_and_statuses(testapp, root):
     assert count("info_collections", 200) == before + 2
     assert "syncstorage_request_seconds_bucket" in testapp.get(
         "/__metrics__", extra_environ={"REMOTE_ADDR": "127.0.0.1"}).text
+
+
+def test_the_line_is_json_whatever_the_strings_hold(request_lines):
+    from syncstorage.logs import log_request
+
+    log_request(method='GE"T\\\n\u00e9', route="unmatched", status=400, seconds=0.0123456, userid=7,
+                errno='{"x": 1}', backoff="60", crash_id="abc\u2028")
+    log_request(method="GET", route="item", status=200, seconds=0, userid=None, errno=None, backoff=None,
+                crash_id=None)
+    odd, plain = request_lines[-2:]
+    assert odd == {"time": odd["time"], "method": 'GE"T\\\n\u00e9', "route": "unmatched", "status": 400,
+                   "ms": 12.35, "user": user_hash(7), "errno": '{"x": 1}', "backoff": "60", "crash_id": "abc\u2028"}
+    assert plain == {"time": plain["time"], "method": "GET", "route": "item", "status": 200, "ms": 0.0,
+                     "user": None, "errno": None, "backoff": None}
+    assert abs(plain["time"] - time.time()) < 60

@@ -23,5 +23,20 @@ def test_now_rounds_the_clock_half_even():
     assert now_centis(lambda: 1300000000.0) == 130000000000
 
 
+def test_now_agrees_with_decimal_rounding_of_the_clock():
+    """The digit-based rounding gives what Decimal gives, ties and odd inputs included."""
+    import decimal
+    import random
+
+    rng = random.Random(7)
+    clocks = [1e22, -1.125, 0.005, 0.015, 5.0, 1300000000.005, 1300000000.0051, 1300000000.0149999]
+    clocks += [rng.randrange(10**12, 10**13) / 10**rng.randrange(0, 5) for _ in range(5000)]
+    clocks += [rng.uniform(1e9, 2e9) for _ in range(5000)]
+    for clock in clocks:
+        expected = int(decimal.Decimal(repr(clock)).quantize(decimal.Decimal("0.01"),
+                                                             rounding=decimal.ROUND_HALF_EVEN) * 100)
+        assert now_centis(lambda: clock) == expected, clock
+
+
 def test_seconds_floor():
     assert to_seconds(130000000099) == 1300000000
