@@ -10,9 +10,75 @@ import hashlib
 import json
 import logging
 import os
+import sys
+import threading
 import time
 
 _json_string = json.encoder.encode_basestring_ascii  # what json.dumps does to a str, in C
+
+
+class BufferedLines(logging.Handler):
+    """Request lines gathered in memory and written to ``fd`` in batches: every
+    ``interval`` seconds, as soon as ``limit`` bytes wait, and at exit
+    (``logging.shutdown`` flushes every handler).
+
+    One write(2) per batch rather than one per request: each write releases the
+    GIL, and on a busy worker every release hands the interpreter to another
+    thread and back, which costs more than making the line (measured: a tenth
+    of the CPU of a cached request).  As with nginx's ``access_log ... buffer=
+    flush=``, a worker killed outright loses its last ``interval`` of lines.
+    """
+
+    def __init__(self, fd: int, interval: float = 0.5, limit: int = 64 * 1024):
+        super().__init__()
+        self.fd = fd
+        self.interval = interval
+        self.limit = limit
+        self._lines: list[str] = []
+        self._size = 0
+        self._pid: int | None = None
+        self._wake = threading.Event()
+        # lock order: self.lock (logging's) -> _write_lock -> _buffer_lock
+        self._write_lock = threading.Lock()  # batches leave in the order they were taken
+        self._buffer_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = record.getMessage() + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        with self._buffer_lock:  # covers an append, never a write
+            if self._pid != os.getpid():  # first line in this process (gunicorn forks workers)
+                self._pid, self._lines, self._size = os.getpid(), [], 0
+                threading.Thread(target=self._flush_periodically, daemon=True, name="request-log").start()
+            self._lines.append(line)
+            self._size += len(line)
+            full = self._size >= self.limit
+        if full:
+            self._wake.set()
+
+    def _flush_periodically(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._buffer_lock:
+                lines, self._lines, self._size = self._lines, [], 0
+            if lines:
+                data = "".join(lines).encode("utf-8")
+                try:
+                    while data:
+                        data = data[os.write(self.fd, data):]
+                except OSError:
+                    pass  # stderr gone (a closed pipe): nothing to report it on either
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -32,9 +98,7 @@ def configure_logging(level: str | None = None) -> None:
     logging._srcfile = None
     # request lines are JSON already: no prefix, so each line parses as it is
     requests = logging.getLogger("syncstorage.request")
-    plain = logging.StreamHandler()
-    plain.setFormatter(logging.Formatter("%(message)s"))
-    requests.addHandler(plain)
+    requests.addHandler(BufferedLines(sys.stderr.fileno()))
     requests.propagate = False
     if os.environ.get("SYNCSTORAGE_REQUEST_LOG", "1") == "0":
         requests.setLevel(logging.WARNING)

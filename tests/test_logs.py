@@ -67,3 +67,59 @@ def test_the_line_is_json_whatever_the_strings_hold(request_lines):
     assert plain == {"time": plain["time"], "method": "GET", "route": "item", "status": 200, "ms": 0.0,
                      "user": None, "errno": None, "backoff": None}
     assert abs(plain["time"] - time.time()) < 60
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("syncstorage.request", logging.INFO, "", 0, message, None, None)
+
+
+def test_buffered_lines_arrive_whole_and_in_order_from_many_threads(tmp_path):
+    import threading
+
+    from syncstorage.logs import BufferedLines
+
+    path = tmp_path / "requests.log"
+    with open(path, "ab") as out:
+        handler = BufferedLines(out.fileno(), interval=0.05, limit=4096)
+
+        def write(thread):
+            for n in range(500):
+                handler.handle(_record(json.dumps({"thread": thread, "n": n, "pad": "x" * (n % 97)})))
+        threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        handler.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 8 * 500
+    for thread in range(8):  # each thread's lines, complete and in the order it wrote them
+        assert [r["n"] for r in lines if r["thread"] == thread] == list(range(500))
+
+
+def test_buffered_lines_are_written_within_the_interval_without_a_flush(tmp_path):
+    from syncstorage.devservices import wait_for
+    from syncstorage.logs import BufferedLines
+
+    path = tmp_path / "requests.log"
+    with open(path, "ab") as out:
+        handler = BufferedLines(out.fileno(), interval=0.05)
+        handler.handle(_record('{"n": 1}'))
+        assert path.read_text() == ""  # kept in memory at first
+        wait_for(lambda: path.read_text() == '{"n": 1}\n', 10, interval=0.01, what="the periodic flush")
+        handler.close()
+
+
+def test_request_lines_survive_exit(tmp_path):
+    """A worker that exits normally writes what it still held (logging.shutdown flushes)."""
+    import subprocess
+    import sys
+
+    code = ("from syncstorage.logs import configure_logging, log_request\n"
+            "configure_logging()\n"
+            "for n in range(3):\n"
+            "    log_request(method='GET', route='item', status=200, seconds=n, userid=None, errno=None,"
+            " backoff=None, crash_id=None)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["ms"] for line in proc.stderr.splitlines()] == [0.0, 1000.0, 2000.0]
