@@ -25,7 +25,7 @@ from pathlib import Path
 
 from syncstorage.devservices import MariaDB, Memcached, free_port
 
-from loadtest import servers
+from loadtest import procstat, servers
 
 HERE = Path(__file__).resolve().parent
 TRIVIAL = "trivial WSGI app"
@@ -42,14 +42,31 @@ def wrk(url: str, script: str, args: list[str], duration: int, connections: int,
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     return {"rps": rps, "p50": latency.get("50"), "p99": latency.get("99"),
-            "non2xx": int(errors.group(1)) if errors else 0}
+            "non2xx": int(errors.group(1)) if errors else 0, "requests": int(requests.group(1)) if requests else 0}
+
+
+def accounted(run, server: list[int] | None, shared: list[int]) -> dict:
+    """``run()``'s wrk result with, when the server's pids are known, the CPU its processes
+    and the ``shared`` ones (memcached, MariaDB) spent per request, and the server's
+    context switches per request."""
+    if server is None:
+        return run()
+    before, before_shared = procstat.usage(server), procstat.usage(shared)
+    result = run()
+    spent, spent_shared = procstat.usage(server) - before, procstat.usage(shared) - before_shared
+    n = max(1, result["requests"])
+    return {**result, "server_cpu_us": spent.cpu / n * 1e6, "server_switches": spent.switches / n,
+            "shared_cpu_us": spent_shared.cpu / n * 1e6}
 
 
 def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int,
-            floors: dict[str, str] | None = None) -> dict:
+            floors: dict[str, str] | None = None, pids: dict[str, list[int]] | None = None,
+            shared: list[int] = ()) -> dict:
     """The ceilings; ``users`` are existing accounts with the load-test password, ``floors``
-    maps a floor's label to its server's base URL."""
+    maps a floor's label to its server's base URL.  With ``pids`` (scenario -> its
+    server's processes) each result also says what the CPU went on (:func:`accounted`)."""
     tokens = [servers.basic_token(name) for name in users]
     for _round in range(4):  # let every worker verify every account once (KDF) before measuring
         for name, token in zip(users, tokens):
@@ -57,21 +74,28 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
                 f"{base}/1.1/{name}/storage/bookmarks/warm", data=b'{"payload": "x"}', method="PUT",
                 headers={"Authorization": f"Basic {token}"}), timeout=30).read()
     path = f"/1.1/{users[0]}/info/collections"
-    return {
-        TRIVIAL: wrk(f"{trivial_base}/", "get.lua", [], duration, connections),
-        **{label: wrk(floor + path, "get.lua", [tokens[0]], duration, connections)
-           for label, floor in (floors or {}).items()},
-        INFO: wrk(f"{base}/1.1/{users[0]}/info/collections", "get.lua", [tokens[0]], duration, connections),
-        POST: wrk(base, "post_batch.lua", [",".join(tokens), "100", "500"], duration, connections),
-    }
+    scenarios = [(TRIVIAL, f"{trivial_base}/", "get.lua", [])]
+    scenarios += [(label, floor + path, "get.lua", [tokens[0]]) for label, floor in (floors or {}).items()]
+    scenarios += [(INFO, base + path, "get.lua", [tokens[0]]),
+                  (POST, base, "post_batch.lua", [",".join(tokens), "100", "500"])]
+    return {label: accounted(lambda: wrk(url, script, script_args, duration, connections),
+                             (pids or {}).get(label), list(shared))
+            for label, url, script, script_args in scenarios}
 
 
 def table(runs: dict) -> list[str]:
     ceiling = runs[TRIVIAL]["rps"]
-    lines = ["| scenario | requests/s | ratio to trivial app | p50 | p99 | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
+    accounted_runs = all("server_cpu_us" in r for r in runs.values())
+    lines = ["| scenario | requests/s | ratio to trivial app | p50 | p99 | non-2xx |"
+             + (" server CPU µs/request | server context switches/request | memcached + MariaDB CPU µs/request |"
+                if accounted_runs else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if accounted_runs else "")]
     for scenario, r in runs.items():
-        lines.append(f"| {scenario} | {r['rps']:.0f} | {r['rps'] / ceiling:.2f} | {r['p50']} | {r['p99']} | "
-                     f"{r['non2xx']} |")
+        line = (f"| {scenario} | {r['rps']:.0f} | {r['rps'] / ceiling:.2f} | {r['p50']} | {r['p99']} | "
+                f"{r['non2xx']} |")
+        if accounted_runs:
+            line += f" {r['server_cpu_us']:.0f} | {r['server_switches']:.1f} | {r['shared_cpu_us']:.0f} |"
+        lines.append(line)
     lines.append(f"\nRecords written per second by POST: {runs[POST]['rps'] * 100:.0f}.")
     return lines
 
@@ -115,15 +139,19 @@ def main(argv=None) -> int:
         if memcached is not None:
             floors[FLOOR_CACHE] = {"FLOOR_CACHE_SERVERS": memcached.address}
         floor_bases = {}
+        pids = {INFO: procstat.tree(procs[0].pid), POST: procstat.tree(procs[0].pid),
+                TRIVIAL: procstat.tree(procs[1].pid)}
         for label, floor_env in floors.items():
             port = free_port()
             procs.append(servers.start_gunicorn(servers.FLOOR, port, floor_env, args.workers, args.threads,
                                                 log_dir / f"floor{len(floor_bases)}.log"))
             floor_bases[label] = f"http://127.0.0.1:{port}"
+            pids[label] = procstat.tree(procs[-1].pid)
+        shared = [service.process.pid for service in (mariadb, memcached) if service is not None]
         base = f"http://127.0.0.1:{app_port}"
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
-                       floor_bases)
+                       floor_bases, pids, shared)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 

@@ -1,0 +1,21 @@
+"""The ceilings table: ratios to the trivial app, and where the CPU went when it was accounted."""
+from loadtest import ceilings
+
+
+def run(rps, **extra):
+    return {"rps": rps, "p50": "1ms", "p99": "2ms", "non2xx": 0, "requests": rps * 10, **extra}
+
+
+def test_table_gives_ratios_to_the_trivial_app():
+    lines = ceilings.table({ceilings.TRIVIAL: run(8000), ceilings.INFO: run(4000), ceilings.POST: run(200)})
+    assert "| GET info/collections | 4000 | 0.50 | 1ms | 2ms | 0 |" in lines
+    assert lines[-1].endswith("Records written per second by POST: 20000.")
+    assert "CPU" not in lines[0]
+
+
+def test_table_adds_cpu_columns_when_every_run_was_accounted():
+    accounted = {"server_cpu_us": 400.0, "server_switches": 9.46, "shared_cpu_us": 50.0}
+    lines = ceilings.table({ceilings.TRIVIAL: run(8000, **accounted), ceilings.FLOOR: run(6000, **accounted),
+                            ceilings.INFO: run(4000, **accounted), ceilings.POST: run(200, **accounted)})
+    assert "server CPU µs/request" in lines[0]
+    assert f"| {ceilings.FLOOR} | 6000 | 0.75 | 1ms | 2ms | 0 | 400 | 9.5 | 50 |" in lines
