@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, Memcached, free_port
+from syncstorage.devservices import Memcached, free_port
 
 from loadtest import procstat, servers
 
@@ -118,16 +118,10 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="syncstorage-ceilings-"))
     procs, mariadb, memcached = [], None, None
     try:
-        if args.backend == "mysql":
-            mariadb = MariaDB().start()
-            url = mariadb.create_database("ceilings")
-        else:
-            url = f"sqlite:///{tmp / 'ceilings.db'}"
-        env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
-               "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/"}
+        mariadb, url = servers.database(args.backend, "ceilings", tmp)
         if args.memcached:
             memcached = Memcached().start()
-            env["SYNCSTORAGE_CACHE_SERVERS"] = memcached.address
+        env = servers.node_env(url, memcached.address if memcached else "")
         servers.migrate(env)
         app_port, trivial_port = free_port(), free_port()
         log_dir = Path(args.log_dir)

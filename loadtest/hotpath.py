@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp)
     from syncstorage.app import make_app
     from syncstorage.config import load_settings
-    from syncstorage.devservices import MariaDB, Memcached
+    from syncstorage.devservices import Memcached
     from syncstorage.logs import configure_logging
     from syncstorage.users.names import username_from_account
 
@@ -87,13 +87,8 @@ def main(argv=None) -> int:
     mariadb = None
     memcached = Memcached().start()
     try:
-        if args.backend == "mysql":
-            mariadb = MariaDB().start()
-            url = mariadb.create_database("hotpath")
-        else:
-            url = f"sqlite:///{tmp / 'hotpath.db'}"
-        env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
-               "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/", "SYNCSTORAGE_CACHE_SERVERS": memcached.address}
+        mariadb, url = servers.database(args.backend, "hotpath", tmp)
+        env = servers.node_env(url, memcached.address)
         servers.migrate(env)
         app = make_app(load_settings(environ=env))
         name = username_from_account("hotpath@example.com")

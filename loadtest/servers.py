@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import wait_for
+from syncstorage.devservices import MariaDB, wait_for
 from syncstorage.users.names import username_from_account
 
 from loadtest import profiles
@@ -86,6 +86,28 @@ def teardown(procs: list, mariadb, memcached, tmp: Path) -> None:
         if service is not None:
             service.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def database(backend: str, name: str, folder: Path) -> tuple[MariaDB | None, str]:
+    """A throwaway database for a benchmark: (the MariaDB to stop afterwards, its URL) for
+    ``mysql``, else (None, the URL of a SQLite file in ``folder``)."""
+    if backend != "mysql":
+        return None, f"sqlite:///{folder / (name + '.db')}"
+    mariadb = MariaDB().start()
+    try:
+        return mariadb, mariadb.create_database(name)
+    except BaseException:
+        mariadb.stop()
+        raise
+
+
+def node_env(url: str, cache_servers: str = "") -> dict[str, str]:
+    """SYNCSTORAGE_* settings of one storage node on loopback over database ``url``."""
+    env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
+           "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/"}
+    if cache_servers:
+        env["SYNCSTORAGE_CACHE_SERVERS"] = cache_servers
+    return env
 
 
 def migrate(env: dict) -> None:
