@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 
 _json_string = json.encoder.encode_basestring_ascii  # what json.dumps does to a str, in C
 
@@ -34,10 +35,18 @@ class BufferedLines(logging.Handler):
         self.fd = fd
         self.interval = interval
         self.limit = limit
+        self._reset()
+        # A fork (gunicorn's workers) copies the locks as they are, possibly held by a
+        # thread the child does not have: the child starts afresh.
+        handler = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: handler() and handler()._reset())
+
+    def _reset(self) -> None:
         self._lines: list[str] = []
         self._size = 0
-        self._pid: int | None = None
+        self._pid: int | None = None  # the process whose flushing thread runs
         self._wake = threading.Event()
+        self._closed = False
         # lock order: self.lock (logging's) -> _write_lock -> _buffer_lock
         self._write_lock = threading.Lock()  # batches leave in the order they were taken
         self._buffer_lock = threading.Lock()
@@ -49,8 +58,8 @@ class BufferedLines(logging.Handler):
             self.handleError(record)
             return
         with self._buffer_lock:  # covers an append, never a write
-            if self._pid != os.getpid():  # first line in this process (gunicorn forks workers)
-                self._pid, self._lines, self._size = os.getpid(), [], 0
+            if self._pid is None:  # the first line of this process
+                self._pid = os.getpid()
                 threading.Thread(target=self._flush_periodically, daemon=True, name="request-log").start()
             self._lines.append(line)
             self._size += len(line)
@@ -59,7 +68,7 @@ class BufferedLines(logging.Handler):
             self._wake.set()
 
     def _flush_periodically(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
@@ -77,6 +86,8 @@ class BufferedLines(logging.Handler):
                     pass  # stderr gone (a closed pipe): nothing to report it on either
 
     def close(self) -> None:
+        self._closed = True
+        self._wake.set()  # its thread ends after one last flush
         self.flush()
         super().close()
 

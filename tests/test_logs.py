@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from syncstorage.devservices import wait_for
 from syncstorage.logs import user_hash
 
 
@@ -98,7 +99,6 @@ def test_buffered_lines_arrive_whole_and_in_order_from_many_threads(tmp_path):
 
 
 def test_buffered_lines_are_written_within_the_interval_without_a_flush(tmp_path):
-    from syncstorage.devservices import wait_for
     from syncstorage.logs import BufferedLines
 
     path = tmp_path / "requests.log"
@@ -123,3 +123,49 @@ def test_request_lines_survive_exit(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["ms"] for line in proc.stderr.splitlines()] == [0.0, 1000.0, 2000.0]
+
+
+def test_a_forked_child_logs_even_if_the_fork_caught_a_lock_held(tmp_path):
+    """gunicorn forks workers: a lock held by another thread at the fork must not block the child."""
+    import os
+    import signal
+
+    from syncstorage.logs import BufferedLines
+
+    path = tmp_path / "requests.log"
+    with open(path, "ab") as out:
+        handler = BufferedLines(out.fileno(), interval=60)
+        handler.handle(_record('{"from": "parent"}'))
+        with handler._buffer_lock, handler._write_lock:  # as if another thread were appending or writing
+            pid = os.fork()
+            if pid == 0:  # the child: must not wait for locks nobody will release
+                try:
+                    handler.handle(_record('{"from": "child"}'))
+                    handler.flush()
+                finally:
+                    os._exit(0)
+        try:
+            wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, 30, interval=0.05, what="the child")
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)  # stuck on a lock: do not leave it behind
+            os.waitpid(pid, 0)
+            raise
+        handler.close()
+    lines = path.read_text().splitlines()
+    assert sorted(lines) == ['{"from": "child"}', '{"from": "parent"}']  # and the parent's line only once
+
+
+def test_closing_ends_the_flushing_thread(tmp_path):
+    import threading
+
+    from syncstorage.logs import BufferedLines
+
+    with open(tmp_path / "requests.log", "ab") as out:
+        handler = BufferedLines(out.fileno(), interval=30)
+        before = set(threading.enumerate())
+        handler.handle(_record('{"n": 1}'))
+        (flusher,) = set(threading.enumerate()) - before  # started by the first line
+        handler.close()
+        flusher.join(timeout=30)
+        assert not flusher.is_alive()
+    assert (tmp_path / "requests.log").read_text() == '{"n": 1}\n'
