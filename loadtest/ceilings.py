@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--json", help="write the results here too")
-    parser.add_argument("--log-dir", default=".", help="where the servers' logs go")
+    parser.add_argument("--log-dir", default="loadtest/results/ceilings",
+                        help="where the servers' logs go (default: an ignored folder, not the work tree)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
         servers.migrate(env)
         app_port, trivial_port = free_port(), free_port()
         log_dir = Path(args.log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
         procs.append(servers.start_gunicorn(servers.APP, app_port, env, args.workers, args.threads,
                                             log_dir / "app.log"))
         procs.append(servers.start_gunicorn(servers.TRIVIAL, trivial_port, {}, args.workers, args.threads,
@@ -133,8 +135,8 @@ def main(argv=None) -> int:
         if memcached is not None:
             floors[FLOOR_CACHE] = {"FLOOR_CACHE_SERVERS": memcached.address}
         floor_bases = {}
-        pids = {INFO: procstat.tree(procs[0].pid), POST: procstat.tree(procs[0].pid),
-                TRIVIAL: procstat.tree(procs[1].pid)}
+        app_pids = procstat.tree(procs[0].pid)
+        pids = {INFO: app_pids, POST: app_pids, TRIVIAL: procstat.tree(procs[1].pid)}
         for label, floor_env in floors.items():
             port = free_port()
             procs.append(servers.start_gunicorn(servers.FLOOR, port, floor_env, args.workers, args.threads,
