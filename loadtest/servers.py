@@ -104,7 +104,9 @@ def database(backend: str, name: str, folder: Path) -> tuple[MariaDB | None, str
 def node_env(url: str, cache_servers: str = "") -> dict[str, str]:
     """SYNCSTORAGE_* settings of one storage node on loopback over database ``url``."""
     env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "4",
-           "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/"}
+           "SYNCSTORAGE_NODE_URL": "http://127.0.0.1/",
+           # nginx on loopback, when a benchmark puts it in front: its X-Request-Start is believed
+           "SYNCSTORAGE_SERVER_TRUSTED_PROXIES": "127.0.0.1/32"}
     if cache_servers:
         env["SYNCSTORAGE_CACHE_SERVERS"] = cache_servers
     return env

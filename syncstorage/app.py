@@ -21,6 +21,7 @@ from routes import Mapper
 from webob import Request, Response
 
 from . import timestamps
+from .addresses import ClientAddresses, parse_networks
 from .auth import Authenticator, SharedVerifiedCredentials, VerifiedCredentials
 from .captcha import Captcha
 from .config import Settings, load_settings
@@ -34,7 +35,7 @@ from .logs import log_request
 from .metrics import instrument_engine, observe_queue, observe_request
 from .nodestatus import NodeStatus
 from .overload import BACKOFF_SENT, SHED, Admission, LoadSignals
-from .ratelimit import FailedLogins
+from .ratelimit import FailedLogins, ResetLimits
 from .migrate import migrate_embedded
 from .storage.base import Storage
 from .storage.cache import CachedStorage
@@ -115,6 +116,7 @@ class Call:
     user: User | None = None
     headers: dict[str, str] = field(default_factory=dict)
     node: Node | None = None  # this storage node's row, once looked up for the request
+    client: str = ""  # the client's address (addresses.ClientAddresses)
 
 
 class SyncApp:
@@ -138,8 +140,14 @@ class SyncApp:
             shared = SharedVerifiedCredentials(userdb.cache.client, settings.cache.credentials_secret,
                                                settings.cache.ttl)
         a = settings.abuse
-        failures = FailedLogins(a.account_failures, a.address_failures, a.window,
-                                userdb.cache.client if isinstance(userdb, CachedUserDB) else None)
+        limits_client = userdb.cache.client if isinstance(userdb, CachedUserDB) else None
+        failures = FailedLogins(a.account_failures, a.address_failures, a.window, limits_client, clock=clock,
+                                account_total_limit=a.account_total_failures,
+                                known_address_ttl=a.known_address_ttl)
+        self.reset_limits = ResetLimits(a.reset_mails_per_account, a.reset_mails_per_address,
+                                        a.reset_code_failures, a.reset_window, limits_client, clock=clock)
+        self.addresses = ClientAddresses(settings.server.trusted_proxies)
+        self.metrics_networks = parse_networks(settings.metrics.trusted)
         self.authenticator = Authenticator(userdb, VerifiedCredentials(settings.users.auth_cache_size), shared,
                                            failures)
         self.mailer = mailer or Mailer(settings.smtp)
@@ -163,14 +171,17 @@ class SyncApp:
 
     def __call__(self, environ: dict[str, Any], start_response):
         started = time.perf_counter()
-        waited = observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time())
+        # Only our proxy's clock counts: anyone else could claim a long wait and so
+        # raise everyone's X-Weave-Backoff.
+        waited = observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time()) \
+            if self.addresses.is_proxy(environ.get("REMOTE_ADDR")) else None
         if waited is not None:
             self.admission.signals.observe_queue(waited)
         # The undecoded path: enough for the checks below and for logs, and it
         # cannot fail (decoding is dispatch's job, which answers 404 for non-UTF-8).
         raw_path = environ.get("PATH_INFO", "")
         req = Request(environ)
-        call = Call(req=req, ts=timestamps.now_centis(self.clock), match={})
+        call = Call(req=req, ts=timestamps.now_centis(self.clock), match={}, client=self.addresses.of(environ))
         admitted = False
         crash_id = None
         try:
@@ -274,11 +285,13 @@ class SyncApp:
 
     def delete_account(self, user: User) -> None:
         """Delete an account and its data, the data first: an account without data is
-        harmless, data without an account is not."""
+        harmless, data without an account is not.  The user id is retired on its
+        node, so that a write which authenticated before the deletion cannot land
+        after it."""
         node = self.nodes.by_id(user.nodeid)
         store = self.node_stores.for_url(node.url if node else None)
         if store is not None:
-            store.delete_storage(user.userid)
+            store.retire_user(user.userid, int(self.clock()))
         self.userdb.delete_user(user)
 
     def authenticate(self, call: Call) -> User:
@@ -289,8 +302,7 @@ class SyncApp:
             if username in self._userids:
                 wanted.append((self.storage.cache, CachedStorage.key(self._userids[username])))
             prefetch(self._prefetch_client, wanted)
-        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username,
-                                                    call.req.remote_addr)
+        call.user = self.authenticator.authenticate(call.req.headers.get("Authorization"), username, call.client)
         if call.route in STORAGE_ROUTES:
             self.check_assignment(call, call.user)
         if self._prefetch_client is not None:

@@ -17,9 +17,9 @@ import os
 import threading
 from typing import NamedTuple
 
-import pylibmc
-
-from .errors import Unauthorized
+from .errors import Throttled, Unauthorized
+from .inputs import has_control_characters
+from .memcache import fail_open
 from .passwords import hash_password, needs_upgrade, verify_password
 from .ratelimit import FailedLogins
 from .users.sql import User, UserDB
@@ -45,9 +45,14 @@ def parse_basic(header: str | None) -> Credentials | None:
     if not sep:
         raise Unauthorized("malformed Basic credentials")
     try:
-        return Credentials(name.decode("utf-8"), password.decode("utf-8"))
+        credentials = Credentials(name.decode("utf-8"), password.decode("utf-8"))
     except UnicodeDecodeError:
         raise Unauthorized("credentials are not UTF-8") from None
+    # No stored password holds one (passwords.strong_enough), and a trailing NUL
+    # would otherwise verify like the password without it.
+    if has_control_characters(credentials.username) or has_control_characters(credentials.password):
+        raise Unauthorized("control characters in credentials")
+    return credentials
 
 
 class VerifiedCredentials:
@@ -101,16 +106,10 @@ class SharedVerifiedCredentials:
         return self.client.key("cred:" + hmac.new(self._secret, message, hashlib.sha256).hexdigest())
 
     def contains(self, username: str, password: str, stored_hash: str) -> bool:
-        try:
-            return self.client.client.get(self._key(username, password, stored_hash)) is not None
-        except pylibmc.Error:
-            return False
+        return fail_open("get", self.client.client.get, self._key(username, password, stored_hash)) is not None
 
     def add(self, username: str, password: str, stored_hash: str) -> None:
-        try:
-            self.client.client.set(self._key(username, password, stored_hash), "1", self.ttl)
-        except pylibmc.Error:
-            pass
+        fail_open("set", self.client.client.set, self._key(username, password, stored_hash), "1", self.ttl)
 
 
 class Authenticator:
@@ -138,15 +137,21 @@ class Authenticator:
         return user
 
     def check_password(self, user: User, password: str, address: str | None = None) -> bool:
+        """Whether ``password`` is the user's; Throttled (503) instead of running the KDF
+        when a failed-login limit applies (ratelimit.py)."""
         if self.cache.contains(user.username, password, user.password_hash):
             return True
         if self.shared is not None and self.shared.contains(user.username, password, user.password_hash):
             self.cache.add(user.username, password, user.password_hash)
             return True
-        if self.failures is not None and self.failures.blocked(user.username, address):
-            return False  # too many failures: no KDF for this account or address until the window ends
+        if self.failures is not None:
+            wait = self.failures.refused(user.username, address)
+            if wait is not None:
+                raise Throttled(wait)
         if not verify_password(password, user.password_hash):
             return False
+        if self.failures is not None:
+            self.failures.record_success(user.username, address)
         stored = user.password_hash
         if needs_upgrade(stored):
             upgraded = hash_password(password)

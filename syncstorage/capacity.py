@@ -23,7 +23,7 @@ KNEE_CORES = 2
 RECORDS_PER_SESSION = 5.6    # mean records uploaded per session in the historic mix (loadtest/locustfile.py)
 WRITE_CEILING = 21230.0      # records/s, POST of 100 records to MariaDB on the same 2-core box
 DISK_PER_RECORD = 1200       # bytes on disk per record with indexes: 19 GB / 15.9M records (step-1m data set)
-CACHE_BYTES_PER_USER = 1250  # memcached bytes per active user: 1,051 measured (loadtest/cachesize.py) + slab rounding
+CACHE_BYTES_PER_USER = 1380  # memcached bytes per active user: 1,142 measured (loadtest/cachesize.py) + slab rounding
 
 
 def _input(default, help_text: str):

@@ -84,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage", "batch_max_count", int, 100, "items accepted per POST; the rest fail 'retry wbo'"),
     Setting("storage", "batch_max_bytes", int, 1048576,
             "payload bytes accepted per POST; items past it fail 'retry bytes'"),
+    Setting("storage", "max_body_bytes", int, 28311552,
+            "largest PUT/POST body read (27 MiB: 100 records of 256 KiB plus JSON); larger ones get 413 unread"),
     Setting("storage", "retry_after", int, 1800, "Retry-After / X-Weave-Backoff seconds sent with 503s"),
     Setting("storage", "pool_size", int, 8, "database connections kept per worker (MySQL)"),
     Setting("storage", "pool_max_overflow", int, 4, "extra connections a worker may open under load (MySQL)"),
@@ -101,7 +103,12 @@ SETTINGS: tuple[Setting, ...] = (
             "reCAPTCHA (v1 protocol) verification endpoint"),
     Setting("users", "captcha_timeout", float, 5.0, "seconds to wait for the captcha verifier"),
     Setting("users", "shared_secret", str, "", "X-Weave-Secret value that bypasses the captcha; empty = no bypass"),
+    Setting("users", "public_url", str, "",
+            "public base URL of the User API (https://sync.example.com); password-reset mails link to its "
+            "/weave-password-reset page; empty = mails carry the code only. Never taken from the request"),
     Setting("users", "reset_code_ttl", int, 21600, "seconds a password reset code stays valid"),
+    Setting("users", "max_body_bytes", int, 16384,
+            "largest User API or reset-form body read (account creation needs no more); larger ones get 413 unread"),
     Setting("users", "auth_cache_size", int, 10000, "verified credentials remembered per worker"),
     Setting("users", "node_databases", as_url_map, {},
             "storage database of each node, as NODE_URL=SQLURI entries separated by white space: used to delete "
@@ -133,10 +140,22 @@ SETTINGS: tuple[Setting, ...] = (
             "a request that waited longer than this before a worker took it is refused with 503 at once (0 = off)"),
     # [abuse] -- failed-login limits (password guessing must not burn the KDF's CPU)
     Setting("abuse", "account_failures", int, 10,
-            "failed logins per account and window before the KDF is refused (0 = no limit)"),
+            "failed logins per account from one client address and window before that address gets 503 "
+            "instead of the KDF (0 = no limit)"),
     Setting("abuse", "address_failures", int, 50,
-            "failed logins per client address and window before the KDF is refused (0 = no limit)"),
+            "failed logins per client address and window, any account, before it gets 503 (0 = no limit)"),
+    Setting("abuse", "account_total_failures", int, 100,
+            "failed logins per account from all addresses and window before addresses it never logged in "
+            "from get 503 (0 = no limit)"),
+    Setting("abuse", "known_address_ttl", int, 30 * 86400,
+            "seconds an address stays known to an account after a good login"),
     Setting("abuse", "window", int, 300, "seconds a failed-login count lasts"),
+    Setting("abuse", "reset_mails_per_account", int, 3, "password-reset mails per account and reset window"),
+    Setting("abuse", "reset_mails_per_address", int, 20,
+            "password-reset mails requested per client address and reset window"),
+    Setting("abuse", "reset_code_failures", int, 20,
+            "wrong reset codes per account, and per address, and reset window before further tries get 503"),
+    Setting("abuse", "reset_window", int, 3600, "seconds a reset-mail or reset-code count lasts"),
     # [metrics] -- /__metrics__
     Setting("metrics", "trusted", as_list, ["127.0.0.1/32", "::1/128"],
             "addresses (CIDR) allowed to read /__metrics__; others get 404"),
@@ -163,6 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "workers", int, 2, "gunicorn worker processes"),
     Setting("server", "threads", int, 8, "threads per gthread worker"),
     Setting("server", "timeout", int, 60, "seconds before a silent worker is restarted"),
+    Setting("server", "trusted_proxies", as_list, [],
+            "addresses (CIDR) of the reverse proxies in front of the app; X-Forwarded-For (the client address "
+            "of abuse limits and /__metrics__) and X-Request-Start (queue time) are believed only from them"),
     Setting("server", "switch_interval", float, 0.0,
             "seconds a worker thread may hold the GIL before another gets it (sys.setswitchinterval); shorter "
             "lets quick answers (503s, cache hits) overtake long requests; 0 = Python's default (0.005)"),

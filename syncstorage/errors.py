@@ -87,6 +87,18 @@ class NotFound(HTTPError):
         super().__init__(body)
 
 
+class PayloadTooLarge(HTTPError):
+    """413: a body over the route's limit, refused before it is read.
+
+    The spec's clients never send one: the limits sit above every valid body, so
+    this only answers abuse."""
+
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"request body over {limit} bytes")
+
+
 class MethodNotAllowed(HTTPError):
     """405: the path exists but not for this method; lists the ones that do."""
 
@@ -118,6 +130,14 @@ class ServiceUnavailable(HTTPError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(json.dumps(message),
                          {"Retry-After": str(int(retry_after)), "X-Weave-Backoff": str(int(retry_after))})
+
+
+class Throttled(ServiceUnavailable):
+    """503 for an attempt refused by an abuse limit (ratelimit.py): clients retry a
+    503 later, where a 401 would tell them their password is wrong."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("server issue: too many attempts, retry later", retry_after)
 
 
 class InternalError(HTTPError):

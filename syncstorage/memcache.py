@@ -28,6 +28,7 @@ outage is served unchecked.  Entries also expire after ``[cache] ttl``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -42,6 +43,7 @@ from . import metrics
 log = logging.getLogger("syncstorage.cache")
 
 CLEAN, DIRTY = "clean", "dirty"
+MAX_KEY_BYTES = 250  # memcached's limit
 RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
 
 
@@ -66,11 +68,64 @@ class CacheClient:
         return client
 
     def key(self, name: str) -> str:
-        return self.prefix + name
+        """The memcached key for ``name``.  memcached takes at most 250 bytes of
+        printable ASCII without spaces; names that are not (client-chosen user
+        names, addresses) are replaced by their SHA-256 under the same prefix."""
+        key = self.prefix + name
+        if len(key) <= MAX_KEY_BYTES and key.isascii() and key.isprintable() and " " not in key:
+            return key
+        return self.prefix + "h:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class CacheError(Exception):
     """memcached could not be used for this operation."""
+
+
+class ThrottledWarnings:
+    """A warning said at most once per ``interval`` per kind, with how many times it
+    happened meanwhile: an outage seen by every request must not flood the log."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, *args) -> None:
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return
+            held = self._held.pop(kind, 0)
+            self._last[kind] = now
+        if held and last is not None:
+            message += " (and %d more like it in the last %.0f s)"
+            args = (*args, held, now - last)
+        self.logger.warning(message, *args)
+
+    def held(self) -> int:
+        """Warnings not yet said."""
+        with self._lock:
+            return sum(self._held.values())
+
+
+OUTAGE_WARNINGS = ThrottledWarnings(log)
+
+
+def fail_open(operation: str, fn: Callable[..., Any], *args, default: Any = None) -> Any:
+    """``fn(*args)`` for a memcached use that may fail without harm (a counter, a
+    shared hint): on failure it is counted, warned about (throttled) and answered
+    with ``default``."""
+    try:
+        return fn(*args)
+    except pylibmc.Error as error:
+        metrics.CACHE_ERRORS.labels(operation).inc()
+        OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
+        return default
 
 
 # Entries fetched ahead for the request this thread is serving (see prefetch()).
@@ -126,7 +181,7 @@ class CoherentCache:
             return fn(*args)
         except pylibmc.Error as error:
             metrics.CACHE_ERRORS.labels(operation).inc()
-            log.warning("memcached %s failed: %s", operation, error)
+            OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
             self._mark_suspect()
             raise CacheError(str(error)) from error
 

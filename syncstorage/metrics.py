@@ -5,7 +5,6 @@ Under gunicorn every worker is a process; with PROMETHEUS_MULTIPROC_DIR set
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -96,17 +95,6 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
-
-
-def trusted(address: str | None, networks: list[str]) -> bool:
-    """Whether ``address`` lies in one of ``networks`` (CIDR strings)."""
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def observe_queue(header: str | None, now: float) -> float | None:

@@ -19,11 +19,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-import pylibmc
 import sqlalchemy as sa
 
 from .dbengine import BackendError, run_in_transaction
+from .memcache import fail_open
 from .storage.schema import settings_table
+
+_UNREACHABLE = object()  # memcached did not answer (as opposed to answering "no value")
 
 SETTING_NAME = "node_status"
 REFUSALS = {"down": "server issue: database marked as down", "draining": "node reassignment",
@@ -93,22 +95,16 @@ class NodeStatus:
     def _load(self) -> str | None:
         cached = False
         if self.cache_client is not None:
-            try:
-                value = self.cache_client.client.get(self.cache_key)
-                if value is not None:
-                    return value
-                cached = True
-            except pylibmc.Error:
-                pass  # the database still knows
+            value = fail_open("get", self.cache_client.client.get, self.cache_key, default=_UNREACHABLE)
+            if value is not None and value is not _UNREACHABLE:
+                return value
+            cached = value is None  # memcached answered "none": fill it below; unreachable: the database knows
         try:
             value = self._from_database()
         except BackendError:
             return self._value  # keep what we knew; the request itself will meet the outage
-        if cached:
-            try:  # add, not set: a concurrent `node-status set` always wins
-                self.cache_client.client.add(self.cache_key, value or "ok", 0)
-            except pylibmc.Error:
-                pass
+        if cached:  # add, not set: a concurrent `node-status set` always wins
+            fail_open("add", self.cache_client.client.add, self.cache_key, value or "ok", 0)
         return value
 
     def _from_database(self) -> str | None:
@@ -126,11 +122,8 @@ class NodeStatus:
             if not updated:
                 conn.execute(t.insert().values(name=SETTING_NAME, value=value))
         run_in_transaction(self.engine, work, write=True)
-        if self.cache_client is not None:
-            try:
-                self.cache_client.client.set(self.cache_key, value, 0)
-            except pylibmc.Error:
-                pass  # workers fall back to the database once memcached has no value
+        if self.cache_client is not None:  # on failure workers fall back to the database
+            fail_open("set", self.cache_client.client.set, self.cache_key, value, 0)
         with self._lock:
             self._value, self._read_at = value, self.clock()
         return value

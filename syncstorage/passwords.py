@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import os
 
+from .inputs import has_control_characters
+
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 16384, 8, 1, 64
 SALT_BYTES = 8
 CURRENT_SCHEME = "{SSCRYPT}"
@@ -65,7 +67,11 @@ def needs_upgrade(stored: str) -> bool:
 
 
 def strong_enough(password: str, username: str) -> bool:
-    """At least 8 UTF-8 bytes and not the user name (reference ``valid_password``)."""
+    """At least 8 UTF-8 bytes, no control characters, and not the user name (reference
+    ``valid_password``).  Control characters are refused because scrypt's HMAC pads its
+    key with NULs: ``"secret\\0"`` would otherwise be the same password as ``"secret"``."""
+    if has_control_characters(password):
+        return False
     if len(password.encode("utf-8")) < MIN_PASSWORD_BYTES:
         return False
     return password.strip().lower() != username.strip().lower()

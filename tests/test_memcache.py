@@ -178,3 +178,41 @@ def test_prefetched_entries_answer_without_another_round_trip():
         assert users.read("user:bob", lambda: "database") == "database"  # now it had to ask, and failed over
     finally:
         server.stop()
+
+
+def test_an_outage_is_said_once_per_interval_with_a_count(caplog):
+    """Every request of an outage fails the same way: one line per interval, not one per request."""
+    import logging
+
+    from syncstorage import memcache
+
+    clock = [100.0]
+    warnings = memcache.ThrottledWarnings(logging.getLogger("syncstorage.cache"), interval=10,
+                                          clock=lambda: clock[0])
+    caplog.set_level(logging.WARNING, logger="syncstorage.cache")
+    for _ in range(500):
+        warnings.warning("get_multi", "memcached %s failed: %s", "get_multi", "connection refused")
+    assert len(caplog.records) == 1 and warnings.held() == 499
+    clock[0] += 10
+    warnings.warning("get_multi", "memcached %s failed: %s", "get_multi", "connection refused")
+    assert len(caplog.records) == 2 and warnings.held() == 0
+    assert caplog.records[1].getMessage() == (
+        "memcached get_multi failed: connection refused (and 499 more like it in the last 10 s)")
+    warnings.warning("set", "memcached %s failed: %s", "set", "timeout")  # another kind is said at once
+    assert len(caplog.records) == 3
+
+
+def test_a_real_outage_writes_a_few_lines_not_thousands(caplog, monkeypatch):
+    import logging
+
+    from syncstorage import memcache
+
+    caplog.set_level(logging.WARNING, logger="syncstorage.cache")
+    monkeypatch.setattr(memcache, "OUTAGE_WARNINGS", memcache.ThrottledWarnings(memcache.log))
+    cache = CoherentCache(CacheClient(["127.0.0.1:1"], timeout=0.05))
+    db = Database("v")
+    for _ in range(300):
+        cache.read("k", db.load)
+        cache.write("k", lambda: "done", lambda b, r: r)
+    lines = [r for r in caplog.records if "memcached" in r.getMessage()]
+    assert db.loads == 300 and 1 <= len(lines) <= 6  # one per kind of operation at most

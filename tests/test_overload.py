@@ -38,7 +38,8 @@ def test_database_latency_pool_use_and_queue_time_raise_the_backoff():
 
 
 def test_requests_that_waited_too_long_are_refused(node):
-    app, name, auth = node(overload__max_queue_wait=5, overload__max_concurrent=0)
+    app, name, auth = node(overload__max_queue_wait=5, overload__max_concurrent=0,
+                           server__trusted_proxies="127.0.0.1/32")
     stale = f"t={time.time() - 30:.3f}"
     result = call(app, "GET", f"/1.1/{name}/info/collections", auth, headers={"HTTP_X_REQUEST_START": stale})
     assert result["status"] == 503 and result["headers"]["Retry-After"] == "30"
@@ -46,6 +47,16 @@ def test_requests_that_waited_too_long_are_refused(node):
     assert call(app, "GET", f"/1.1/{name}/info/collections", auth,
                 headers={"HTTP_X_REQUEST_START": fresh})["status"] == 200
     assert call(app, "GET", "/__heartbeat__", headers={"HTTP_X_REQUEST_START": stale})["status"] == 200
+
+
+def test_queue_time_is_believed_only_from_a_trusted_proxy(node):
+    """A client claiming a long wait would otherwise be refused, or raise everyone's backoff."""
+    app, name, auth = node(overload__max_queue_wait=5, overload__max_concurrent=0)  # no trusted proxies
+    stale = f"t={time.time() - 30:.3f}"
+    for _ in range(50):
+        assert call(app, "GET", f"/1.1/{name}/info/collections", auth,
+                    headers={"HTTP_X_REQUEST_START": stale})["status"] == 200
+    assert app.admission.signals.queue_wait == 0
 
 
 def test_engine_events_feed_latency_and_pool_use(tmp_path):

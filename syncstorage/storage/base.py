@@ -17,7 +17,7 @@ from ..dbengine import BackendError
 from ..wbo import WBO
 
 __all__ = ["BackendError", "CollectionChanged", "StorageConflict", "ItemQuery", "Record", "CollectionTotals",
-           "WriteResult", "Storage"]
+           "WriteResult", "Storage", "UserRetired"]
 
 SORTS = ("oldest", "newest", "index")
 
@@ -28,6 +28,10 @@ class CollectionChanged(Exception):
 
 class StorageConflict(Exception):
     """The write hit a uniqueness conflict it could not resolve."""
+
+
+class UserRetired(Exception):
+    """The user's account was deleted: nothing may be written for its id any more."""
 
 
 class Record(Protocol):
@@ -143,6 +147,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete_storage(self, userid: int) -> None:
         """Delete every item and collection of the user."""
+
+    @abc.abstractmethod
+    def retire_user(self, userid: int, now: int) -> None:
+        """Delete everything of a user whose account is being deleted, and refuse
+        (UserRetired) every later write for that id, including writes already in
+        flight: when this returns, no record of the user is stored and none can be."""
 
     # -- maintenance -------------------------------------------------------
     @abc.abstractmethod

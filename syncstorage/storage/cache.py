@@ -110,6 +110,9 @@ class CachedStorage(Storage):
     def delete_storage(self, userid: int) -> None:
         self.cache.write(self.key(userid), lambda: self.store.delete_storage(userid), lambda _base, _r: {})
 
+    def retire_user(self, userid: int, now: int) -> None:
+        self.cache.write(self.key(userid), lambda: self.store.retire_user(userid, now), lambda _base, _r: {})
+
     def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
         users: set[int] = set()
         purged = self.store.purge_expired(ts, max_rows, users)

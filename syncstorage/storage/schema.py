@@ -28,8 +28,38 @@ STANDARD_COLLECTIONS = {
 
 MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
-# Ids are printable ASCII (wbo.valid_id), compared byte for byte.
-RecordId = sa.String(64).with_variant(mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql", "mariadb")
+
+
+class ExactText(sa.types.TypeDecorator):
+    """Text compared byte for byte (spec §2: ids are exact byte strings).
+
+    MySQL's and MariaDB's ``*_bin`` collations ignore trailing spaces (PAD SPACE),
+    so the column is VARBINARY there, holding UTF-8; SQLite's default collation
+    already compares bytes."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, chars: int, max_bytes: int):
+        super().__init__(chars)
+        self.max_bytes = max_bytes
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.VARBINARY(self.max_bytes))
+        return dialect.type_descriptor(sa.String(self.impl.length))
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and dialect.name in ("mysql", "mariadb"):
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+RecordId = ExactText(64, 64)  # printable ASCII (wbo.valid_id)
+Relation = ExactText(64, 256)  # parentid / predecessorid: up to 64 characters of any text
 Payload = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 CollectionId = sa.SmallInteger().with_variant(sa.Integer(), "sqlite")
 UserId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -72,6 +102,16 @@ def user_collections_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def retired_users_table(metadata: sa.MetaData) -> sa.Table:
+    """Ids of deleted accounts: writes for them fail (see SQLStorage.retire_user)."""
+    return sa.Table(
+        "retired_users", metadata,
+        sa.Column("userid", UserId, primary_key=True, autoincrement=False),
+        sa.Column("retired", sa.BigInteger, nullable=False),
+        **MYSQL_TABLE_ARGS,
+    )
+
+
 def wbo_table(metadata: sa.MetaData, shard: int) -> sa.Table:
     name = f"wbo{shard}"
     return sa.Table(
@@ -84,8 +124,8 @@ def wbo_table(metadata: sa.MetaData, shard: int) -> sa.Table:
         sa.Column("payload", Payload, nullable=False),
         sa.Column("payload_size", sa.Integer, nullable=False),
         sa.Column("ttl", sa.Integer, nullable=False),
-        sa.Column("parentid", sa.String(64)),
-        sa.Column("predecessorid", sa.String(64)),
+        sa.Column("parentid", Relation),
+        sa.Column("predecessorid", Relation),
         sa.Index(f"{name}_usr_col_mod", "userid", "collectionid", "modified"),
         sa.Index(f"{name}_ttl", "ttl"),
         **MYSQL_TABLE_ARGS,
@@ -103,6 +143,7 @@ class StorageSchema:
         self.settings = settings_table(self.metadata)
         self.collections = collections_table(self.metadata)
         self.user_collections = user_collections_table(self.metadata)
+        self.retired_users = retired_users_table(self.metadata)
         self.wbo = [wbo_table(self.metadata, n) for n in range(shards)]
 
     def wbo_for(self, userid: int) -> sa.Table:

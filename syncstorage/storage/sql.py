@@ -22,13 +22,15 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ..dbengine import BackendError, is_sqlite, run_in_transaction
 from ..wbo import WBO, valid_id
-from .base import CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, WriteResult
+from .base import (CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, UserRetired,
+                   WriteResult)
 from .schema import NO_EXPIRY, STANDARD_COLLECTIONS, StorageSchema
 
 T = TypeVar("T")
 
 # Rows deleted per statement when a delete selects ids first (limit + sort).
 DELETE_CHUNK = 500
+RETIRE_ATTEMPTS = 5  # a deletion racing the user's own writers may lose a deadlock a few times
 
 
 def read_shard_count(engine: sa.engine.Engine) -> int:
@@ -78,6 +80,8 @@ class SQLStorage(Storage):
         self._uc_delete = uc.delete().where(key)
         self._uc_delete_user = uc.delete().where(uc.c.userid == bindparam("uid"))
         self._upsert = [self._build_upsert(t) for t in self.schema.wbo]
+        ru = self.schema.retired_users
+        self._retire = self._insert_ignore(ru).values(userid=bindparam("uid"), retired=bindparam("now"))
 
     def _build_upsert(self, table: sa.Table):
         replaced = ("sortindex", "modified", "payload", "payload_size", "ttl", "parentid", "predecessorid")
@@ -282,17 +286,24 @@ class SQLStorage(Storage):
 
         Returns (totals row or None, {id: payload_size} of the records that exist):
         a write needs both, and one round trip instead of two is a quarter of a
-        write's statements."""
-        uc, c = self.schema.user_collections, table.c
-        stmt = (sa.select(uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl, c.id, c.payload_size)
+        write's statements.  The same statement reads, after the collection's row
+        lock, whether the user was retired (retire_user): a retirement committed
+        before is seen here, and one still running makes this read wait for it, so
+        UserRetired is raised instead of writing for a deleted account."""
+        uc, c, ru = self.schema.user_collections, table.c, self.schema.retired_users
+        stmt = (sa.select(uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl, c.id, c.payload_size,
+                          ru.c.userid.label("retired"))
                 .select_from(uc.outerjoin(table, (c.userid == uc.c.userid) & (c.collectionid == uc.c.collectionid)
-                                          & c.id.in_(ids)))
+                                          & c.id.in_(ids))
+                             .outerjoin(ru, ru.c.userid == uc.c.userid))
                 .where(uc.c.userid == userid, uc.c.collectionid == cid)
                 .with_for_update())
         rows = conn.execute(stmt).all()
         if not rows:
             return None, {}
         first = rows[0]
+        if first.retired is not None:
+            raise UserRetired(userid)
         state = CollectionTotals(first.modified, first.count, first.bytes, first.min_ttl)
         return state, {r.id: r.payload_size for r in rows if r.id is not None}
 
@@ -430,6 +441,27 @@ class SQLStorage(Storage):
             conn.execute(self._uc_delete_user, {"uid": userid})
 
         self._run(work, write=True)
+
+    def retire_user(self, userid: int, now: int) -> None:
+        """Retire the id first, then lock and delete the user's rows, in one transaction.
+
+        A writer checks for the retirement after taking its collection's row lock
+        (set_items): whichever order the two meet in, the writer either fails or
+        commits before the deletion reads the rows it then deletes."""
+        table = self.schema.wbo_for(userid)
+
+        def work(conn):
+            conn.execute(self._retire, {"uid": userid, "now": now})
+            conn.execute(self._uc_lock_user, {"uid": userid}).all()
+            conn.execute(table.delete().where(table.c.userid == userid))
+            conn.execute(self._uc_delete_user, {"uid": userid})
+
+        for attempt in range(1, RETIRE_ATTEMPTS + 1):
+            try:
+                return self._run(work, write=True)
+            except BackendError:
+                if attempt == RETIRE_ATTEMPTS:
+                    raise
 
     # -- maintenance -----------------------------------------------------------------
     def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:

@@ -11,7 +11,8 @@ import dataclasses
 
 from ..memcache import CoherentCache
 from .nodes import Node
-from .sql import MAX_USERNAME, User, UserDB
+from .names import valid_username
+from .sql import User, UserDB
 
 
 class CachedUserDB:
@@ -36,8 +37,8 @@ class CachedUserDB:
         return f"user:{username}"
 
     def get_user(self, username: str) -> User | None:
-        if len(username) > MAX_USERNAME:
-            return None
+        if not valid_username(username):
+            return None  # cannot exist: no cache entry, no SQL
 
         def load():
             user = self.db.get_user(username)

@@ -5,7 +5,7 @@ import base64
 import hashlib
 import re
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+USERNAME_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL = 255
 
@@ -20,7 +20,8 @@ def username_from_account(account: str) -> str:
 
 
 def valid_username(name: str) -> bool:
-    return bool(USERNAME_RE.match(name))
+    """What a stored user name can be; anything else names no account (and is never sent to a database)."""
+    return USERNAME_RE.fullmatch(name) is not None
 
 
 def valid_email(address: str) -> bool:

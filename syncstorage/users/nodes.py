@@ -19,10 +19,10 @@ import time
 from dataclasses import astuple, dataclass
 from typing import Callable
 
-import pylibmc
 import sqlalchemy as sa
 
 from ..dbengine import run_in_transaction
+from ..memcache import fail_open
 
 ASSIGN_ATTEMPTS = 5  # candidates tried in one transaction before answering "no node"
 
@@ -233,17 +233,13 @@ class NodeDirectory:
     def _load(self) -> list[Node]:
         if self.cache_client is None or self.refresh < 1:
             return self.nodedb.all()
-        try:
-            shared = self.cache_client.client.get(self.cache_key)
-        except pylibmc.Error:
-            shared = None
+        shared = fail_open("get", self.cache_client.client.get, self.cache_key)
         if shared is not None:
             return [Node(*fields) for fields in shared]
         nodes = self.nodedb.all()
-        try:
-            self.cache_client.client.set(self.cache_key, [astuple(node) for node in nodes], int(self.refresh))
-        except pylibmc.Error:
-            pass  # each worker reads the table itself meanwhile
+        # on failure each worker reads the table itself meanwhile
+        fail_open("set", self.cache_client.client.set, self.cache_key, [astuple(node) for node in nodes],
+                  int(self.refresh))
         return nodes
 
     def any(self) -> bool:

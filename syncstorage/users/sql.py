@@ -14,13 +14,13 @@ from sqlalchemy import bindparam, exc
 from sqlalchemy.dialects import mysql
 
 from ..dbengine import BackendError, run_in_transaction
+from .names import valid_username
 from .nodes import Node, NodeDB
 
 __all__ = ["BackendError", "User", "UserExists", "UserDB", "users_table"]
 
 ACTIVE = 1
 MOVING = 2  # data being copied to another node: storage requests get 503 until the move ends
-MAX_USERNAME = 32
 
 
 class UserExists(Exception):
@@ -62,6 +62,7 @@ def users_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("reset_expires", sa.BigInteger),
         sa.Column("nodeid", sa.Integer),
         sa.Index("users_nodeid", "nodeid"),
+        sqlite_autoincrement=True,  # ids are never reused (migration u0003)
     )
 
 
@@ -81,7 +82,7 @@ class UserDB:
         return run_in_transaction(self.engine, work, write)
 
     def get_user(self, username: str) -> User | None:
-        if len(username) > MAX_USERNAME:
+        if not valid_username(username):
             return None  # cannot exist
         row = self._run(lambda conn: conn.execute(self._by_name, {"name": username}).one_or_none())
         return User(**row._mapping) if row is not None else None

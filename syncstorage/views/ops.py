@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -12,8 +13,10 @@ from pathlib import Path
 from webob import Response
 
 from .. import __version__, metrics
+from ..addresses import within
 from ..errors import NotFound, Overloaded, ServiceUnavailable
 
+log = logging.getLogger("syncstorage")
 HEARTBEAT_TIMEOUT = 3.0  # seconds a heartbeat waits for its checks; a slower backend counts as down
 _checks_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="heartbeat")
 
@@ -44,6 +47,8 @@ def heartbeat(app, call) -> Response:
     Spec §1.1: 200 with an empty text/plain body, 503 when a database fails.
     A monitor asking for ``Accept: application/json`` gets the detail:
     ``{"status": "ok"|"degraded"|"error", "checks": {name: "ok"|error}, "ms": {name: ms}}``.
+    Error texts (which name hosts, users and databases) go only to the addresses
+    trusted for /__metrics__ and to the log; everyone else reads "failed".
     """
     checks = health_checks(app)
     started = time.perf_counter()
@@ -59,8 +64,14 @@ def heartbeat(app, call) -> Response:
         results[name], ms[name] = error or "ok", round(seconds * 1000, 1)
     failed = [name for name, result in results.items() if result != "ok"]
     status = "error" if set(failed) - {"cache"} else "degraded" if failed else "ok"
+    detail = {"status": status, "checks": results, "ms": ms}
+    if failed:
+        log.warning("heartbeat: %s", "; ".join(f"{n}: {results[n]}" for n in failed))
+        if not within(call.client, app.metrics_networks):
+            results = {name: "ok" if result == "ok" else "failed" for name, result in results.items()}
+            detail = {"status": status, "checks": results}
     if "application/json" in (call.req.accept.header_value or ""):
-        body = json.dumps({"status": status, "checks": results, "ms": ms}).encode()
+        body = json.dumps(detail).encode()
         resp = Response(body=body, status=503 if status == "error" else 200, content_type="application/json",
                         charset=None)
         if status == "error":
@@ -83,7 +94,7 @@ def _timed(check) -> tuple[str | None, float]:
 
 def metrics_view(app, call) -> Response:
     """Prometheus exposition of every metric, for trusted addresses only."""
-    if not metrics.trusted(call.req.remote_addr, app.settings.metrics.trusted):
+    if not within(call.client, app.metrics_networks):
         raise NotFound()
     body, content_type = metrics.render()
     resp = Response(body=body, charset=None)

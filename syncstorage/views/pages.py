@@ -5,9 +5,10 @@ import html
 
 from webob import Response
 
-from ..errors import NotFound
+from .. import inputs
+from ..errors import NotFound, Throttled
 from ..passwords import hash_password, strong_enough
-from .users import reset_code_matches
+from .users import check_reset_code
 
 PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Firefox Sync - {title}</title></head>
@@ -37,16 +38,22 @@ def _form(username: str = "", key: str = "", error: str = "") -> str:
 
 
 def reset_form(app, call) -> Response:
-    params = call.req.GET
+    params = inputs.query_params(call.req)
     return html_response("Reset your password", _form(params.get("username", ""), params.get("key", "")))
 
 
 def reset_submit(app, call) -> Response:
-    form = call.req.POST
+    form = inputs.form_params(call.req, app.settings.users.max_body_bytes)
     username, key = form.get("username", ""), form.get("key", "")
     password, confirm = form.get("password", ""), form.get("confirm", "")
     user = app.userdb.get_user(username) if username else None
-    if user is None or not reset_code_matches(user, key, app.clock()):
+    try:
+        valid = user is not None and check_reset_code(app, call, user, key)
+    except Throttled as throttled:
+        minutes = (int(throttled.headers["Retry-After"]) + 59) // 60
+        return html_response("Reset your password", _form(username, key, "Too many attempts. Try again in "
+                                                                         f"{minutes} minutes."), 429)
+    if not valid:
         return html_response("Reset your password", _form(username, key, "Unknown user or invalid reset code."), 400)
     if password != confirm:
         return html_response("Reset your password", _form(username, key, "The passwords do not match."), 400)

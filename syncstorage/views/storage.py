@@ -6,18 +6,18 @@ WebOb Response; errors are raised (errors.py).
 """
 from __future__ import annotations
 
-import json
 import math
 
 from webob import Response
 
-from .. import formats, timestamps
-from ..errors import BadParameter, NotFound, PreconditionFailed, WeaveErrno, WeaveError
-from ..storage.base import SORTS, CollectionChanged, ItemQuery, StorageConflict
+from .. import formats, inputs, timestamps
+from ..errors import BadParameter, NotFound, PreconditionFailed, Unauthorized, WeaveErrno, WeaveError
+from ..storage.base import SORTS, CollectionChanged, ItemQuery, StorageConflict, UserRetired
 from ..wbo import InvalidWBO, is_scalar, parse_wbo, scalar_to_str, valid_id
 
 MAX_COLLECTION_NAME = 32
 QUOTA_WARNING_KB = 1024
+MAX_COUNT = 2**31 - 1  # limit/offset values are clamped to a count every database accepts
 
 
 # -- helpers -------------------------------------------------------------------
@@ -36,10 +36,7 @@ def _user_and_collection(app, call) -> tuple[int, str]:
 
 
 def _params(call):
-    try:
-        return call.req.GET
-    except UnicodeDecodeError:
-        raise BadParameter("query string is not UTF-8") from None
+    return inputs.query_params(call.req)
 
 
 def _timestamp_param(value: str, name: str) -> int:
@@ -60,10 +57,13 @@ def _float_param(value: str, name: str) -> float:
 
 
 def _int_param(value: str, name: str) -> int:
+    """An integer count (limit, offset); beyond any table's size means the same as the
+    largest count a database accepts, so it is clamped rather than overflowing SQL."""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise BadParameter(f"invalid value for {name}") from None
+    return max(-MAX_COUNT, min(number, MAX_COUNT))
 
 
 def item_query(call, for_delete: bool = False) -> ItemQuery:
@@ -126,15 +126,12 @@ def _quota_header(call, remaining: float | None) -> None:
         call.headers["X-Weave-Quota-Remaining"] = str(int(remaining))
 
 
-def _parse_json_body(call):
+def _parse_json_body(app, call):
+    body = inputs.read_body(call.req, app.settings.storage.max_body_bytes)
     try:
-        return json.loads(call.req.body.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
+        return inputs.parse_json(body)
+    except ValueError:
         raise WeaveError(WeaveErrno.JSON_PARSE_FAILURE) from None
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not JSON")
 
 
 def _write(app, call, userid, collection, items, since):
@@ -144,6 +141,8 @@ def _write(app, call, userid, collection, items, since):
         raise PreconditionFailed() from None
     except StorageConflict:
         raise WeaveError(WeaveErrno.CANNOT_OVERWRITE) from None
+    except UserRetired:
+        raise Unauthorized("the account was deleted") from None
     call.ts = max(call.ts, result.modified)
     return result
 
@@ -192,7 +191,7 @@ def post_collection(app, call) -> Response:
     userid, collection = _user_and_collection(app, call)
     since = _if_unmodified_since(call)
     _check_unmodified(app, call, userid, collection, since)
-    data = _parse_json_body(call)
+    data = _parse_json_body(app, call)
     if isinstance(data, dict):
         item_id = scalar_to_str(data.get("id"))
         if item_id is None or "/" in item_id:
@@ -278,7 +277,7 @@ def _put(app, call, userid, collection, item_id, data, since, check_first=False)
     remaining = _quota_remaining_kb(app, call, userid)
     if check_first:
         _check_unmodified(app, call, userid, collection, since)
-        data = _parse_json_body(call)
+        data = _parse_json_body(app, call)
     try:
         wbo = parse_wbo(data, url_id=item_id)
     except InvalidWBO:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from urllib.parse import urlencode
 
 from webob import Response
 
-from ..errors import NotFound, WeaveErrno, WeaveError
+from .. import inputs
+from ..errors import NotFound, Throttled, WeaveErrno, WeaveError
 from ..passwords import hash_password, strong_enough
 from ..users.nodes import configured_node_url, normalise_node_url
 from ..users.names import username_from_account, valid_email, valid_username
@@ -33,7 +33,12 @@ def _captcha_ok(app, call, challenge: str | None, response: str | None) -> bool:
     presented = call.req.headers.get("X-Weave-Secret")
     if secret and presented is not None and hmac.compare_digest(presented.encode(), secret.encode()):
         return True
-    return app.captcha.verify(challenge, response, call.req.remote_addr)
+    return app.captcha.verify(challenge, response, call.client)
+
+
+def _body(app, call) -> bytes:
+    """A User API body: small (an e-mail, a password, a captcha answer), bounded before it is read."""
+    return inputs.read_body(call.req, app.settings.users.max_body_bytes)
 
 
 def user_exists(app, call) -> Response:
@@ -46,8 +51,8 @@ def create_user(app, call) -> Response:
     if app.userdb.get_user(username) is not None:
         raise WeaveError(WeaveErrno.CANNOT_OVERWRITE)
     try:
-        data = json.loads(call.req.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        data = inputs.parse_json(_body(app, call))
+    except ValueError:
         raise WeaveError(WeaveErrno.JSON_PARSE_FAILURE) from None
     if not isinstance(data, dict):
         data = {}
@@ -115,9 +120,18 @@ def reset_code_matches(user, code: str, now: float) -> bool:
     return hmac.compare_digest(reset_code_hash(code), user.reset_code_hash)
 
 
+def reset_link(app, username: str, code: str) -> str | None:
+    """The reset page's URL for a mail, from ``[users] public_url`` only: a link built
+    from the request's Host header would send the code to whoever sent the request."""
+    base = app.settings.users.public_url.strip().rstrip("/")
+    if not base:
+        return None
+    return base + "/weave-password-reset?" + urlencode({"username": username, "key": code})
+
+
 def request_password_reset(app, call) -> Response:
     """Mail a reset code to the account's address (spec §6, password_reset)."""
-    params = call.req.GET
+    params = inputs.query_params(call.req)
     if not _captcha_ok(app, call, params.get("captcha-challenge"), params.get("captcha-response")):
         raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
     user = app.userdb.get_user(call.match["username"])
@@ -125,21 +139,39 @@ def request_password_reset(app, call) -> Response:
         raise WeaveError(WeaveErrno.INVALID_USERNAME)
     if not user.email:
         raise WeaveError(WeaveErrno.NO_EMAIL)
+    wait = app.reset_limits.mail_refused(user.username, call.client)
+    if wait is not None:
+        raise Throttled(wait)
+    app.reset_limits.record_mail(user.username, call.client)
     code = new_reset_code()
     app.userdb.set_reset_code(user, reset_code_hash(code),
                               int(app.clock()) + app.settings.users.reset_code_ttl)
-    link = call.req.host_url + "/weave-password-reset?" + urlencode({"username": user.username, "key": code})
+    link = reset_link(app, user.username, code)
     hours = app.settings.users.reset_code_ttl // 3600
+    where = f"To choose a new password, open:\n{link}" if link else \
+        "Enter it, with a new password, where you asked for the reset."
     app.mailer.send(user.email, "Resetting your Firefox Sync password",
                     f"Someone (hopefully you) asked to reset the Firefox Sync password of {user.username}.\n\n"
-                    f"Your reset code is {code}. To choose a new password, open:\n{link}\n\n"
+                    f"Your reset code is {code}. {where}\n\n"
                     f"The code is valid for {hours} hours. If you did not ask for this, ignore this message.\n")
     return text_response("success")
 
 
+def check_reset_code(app, call, user, code: str) -> bool:
+    """Whether ``code`` is the user's live reset code; Throttled (503) once too many
+    wrong codes came for the account or from the client's address."""
+    wait = app.reset_limits.code_refused(user.username, call.client)
+    if wait is not None:
+        raise Throttled(wait)
+    if reset_code_matches(user, code, app.clock()):
+        return True
+    app.reset_limits.record_code_failure(user.username, call.client)
+    return False
+
+
 def clear_password_reset(app, call) -> Response:
     user = app.authenticate(call)
-    params = call.req.GET
+    params = inputs.query_params(call.req)
     if not _captcha_ok(app, call, params.get("captcha-challenge"), params.get("captcha-response")):
         raise WeaveError(WeaveErrno.INVALID_CAPTCHA)
     app.userdb.set_reset_code(user, None, None)
@@ -153,12 +185,12 @@ def change_password(app, call) -> Response:
         user = app.userdb.get_user(call.match["username"])
         if user is None:
             raise NotFound("no such user")
-        if not reset_code_matches(user, code, app.clock()):
+        if not check_reset_code(app, call, user, code):
             raise WeaveError(WeaveErrno.INVALID_RESET_CODE)
     else:
         user = app.authenticate(call)
     try:
-        password = call.req.body.decode("utf-8")
+        password = _body(app, call).decode("utf-8")
     except UnicodeDecodeError:
         raise WeaveError(WeaveErrno.WEAK_PASSWORD) from None
     if not strong_enough(password, user.username):
@@ -170,7 +202,7 @@ def change_password(app, call) -> Response:
 def change_email(app, call) -> Response:
     user = app.authenticate(call)
     try:
-        email = call.req.body.decode("utf-8").strip()
+        email = _body(app, call).decode("utf-8").strip()
     except UnicodeDecodeError:
         raise WeaveError(WeaveErrno.NO_EMAIL) from None
     if not valid_email(email):

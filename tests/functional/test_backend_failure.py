@@ -41,9 +41,16 @@ def test_stopped_database_is_503_then_recovers(own_mariadb):
         assert res.status_int == 503, (path, res.status)
         assert res.headers["Retry-After"] == "600" and res.headers["X-Weave-Backoff"] == "600"
         assert "crash id" in res.json
-    assert app.get("/__heartbeat__", status=503).headers["Retry-After"] == "600"
+    plain = app.get("/__heartbeat__", status=503)
+    assert plain.headers["Retry-After"] == "600"
+    # what failed, but not how: error texts name hosts, users and databases
+    assert plain.json == "server issue: users: failed; storage: failed"
     detail = app.get("/__heartbeat__", headers={"Accept": "application/json"}, status=503).json
-    assert detail["status"] == "error" and detail["checks"]["storage"] != "ok"
+    assert detail["status"] == "error" and detail["checks"] == {"storage": "failed", "users": "failed"}
+    assert "ms" not in detail
+    operator = app.get("/__heartbeat__", headers={"Accept": "application/json"}, status=503,
+                       extra_environ={"REMOTE_ADDR": "127.0.0.1"}).json
+    assert "Can't connect" in operator["checks"]["storage"] and "storage" in operator["ms"]
 
     own_mariadb.start()
     assert app.get(f"{root}/info/collection_counts").json == {"history": 50}  # nothing lost, no restart

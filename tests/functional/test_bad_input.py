@@ -4,6 +4,8 @@ from urllib.parse import urlencode
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from .helpers import intact, seed
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(
@@ -18,17 +20,8 @@ params = st.dictionaries(st.sampled_from(["ids", "newer", "older", "index_above"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def _seed(testapp, root):
-    testapp.put(f"{root}/storage/c/keep", '{"payload": "precious", "sortindex": 1}')
-
-
-def _intact(testapp, root):
-    record = testapp.get(f"{root}/storage/c/keep").json
-    assert (record["payload"], record["sortindex"]) == ("precious", 1)
-
-
 def test_fuzzed_writes(testapp, root):
-    _seed(testapp, root)
+    seed(testapp, root)
 
     @FUZZ
     @given(body=bodies, target=st.sampled_from(["/storage/c/keep", "/storage/c", "/storage/other/x"]),
@@ -43,11 +36,11 @@ def test_fuzzed_writes(testapp, root):
             testapp.put(f"{root}/storage/c/keep", '{"payload": "precious", "sortindex": 1}')
 
     check()
-    _intact(testapp, root)
+    intact(testapp, root)
 
 
 def test_fuzzed_queries_and_headers(testapp, root):
-    _seed(testapp, root)
+    seed(testapp, root)
 
     @FUZZ
     @given(query=params, method=st.sampled_from(["GET", "DELETE"]),
@@ -62,7 +55,7 @@ def test_fuzzed_queries_and_headers(testapp, root):
         assert res.status_int in (200, 400, 412), res.status
 
     check()
-    _intact(testapp, root)
+    intact(testapp, root)
 
 
 def test_path_that_is_not_utf8_is_404(testapp, user):

@@ -133,14 +133,15 @@ def smtp_sink():
 
 def test_password_reset_by_mailed_code(make_testapp, make_user, smtp_sink):
     controller, inbox = smtp_sink
-    app = make_testapp(smtp__host="127.0.0.1", smtp__port=controller.port, smtp__sender="sync@example.com")
+    app = make_testapp(smtp__host="127.0.0.1", smtp__port=controller.port, smtp__sender="sync@example.com",
+                       users__public_url="https://sync.example.com/")
     account = make_user(app, email="reset-me@example.com", login=False)
     assert app.get(f"/user/1.0/{account.username}/password_reset").text == "success"
     wait_for(lambda: inbox.messages, 5, what="the reset mail")
     message = inbox.messages[0]
     assert message.rcpt_tos == ["reset-me@example.com"] and message.mail_from == "sync@example.com"
     code = reset_code_in(inbox.text(0))
-    assert f"/weave-password-reset?username={account.username}&key={code}" in inbox.text(0)
+    assert f"https://sync.example.com/weave-password-reset?username={account.username}&key={code}" in inbox.text(0)
 
     url = f"/user/1.0/{account.username}/password"
     assert app.post(url, "new-password-1", headers={"X-Weave-Password-Reset": "AAAA-BBBB-CCCC-DDDD"},
