@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/development.ini
 LOADTEST_ARGS ?=
 
-.PHONY: serve test install migrate loadtest loadtest-smoke ceilings staging staging-test staging-down clean
+.PHONY: serve test test-unit lint install migrate loadtest loadtest-smoke ceilings staging staging-test staging-down clean
 
 $(BIN)/syncstorage: setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,12 +43,20 @@ clean:
 
 ## staging: a local cluster (nginx, user API, 2 storage nodes, MariaDB, memcached) on 127.0.0.1:18100-18102
 staging: install
-	$(BIN)/python -m syncstorage.staging up
+	$(BIN)/python -m loadtest.staging up
 
 ## staging-test: the end-to-end check through nginx, then tear the cluster down (always)
 staging-test: install
-	$(BIN)/python -m syncstorage.staging check; rc=$$?; $(BIN)/python -m syncstorage.staging down; exit $$rc
+	$(BIN)/python -m loadtest.staging check; rc=$$?; $(BIN)/python -m loadtest.staging down; exit $$rc
 
 ## staging-down: stop the staging cluster
 staging-down:
-	$(BIN)/python -m syncstorage.staging down
+	$(BIN)/python -m loadtest.staging down
+
+## test-unit: the tests that need no MariaDB, memcached, nginx or server process (about a minute)
+test-unit: install
+	SYNCSTORAGE_UNIT_ONLY=1 $(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS)
+
+## lint: the import rules between the package's layers (setup.cfg [importlinter])
+lint: install
+	$(BIN)/lint-imports

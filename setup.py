@@ -31,6 +31,7 @@ setup(
             "WebTest>=3,<4",
             "aiosmtpd>=1.4,<2",
             "hypothesis>=6.100,<7",
+            "import-linter>=2,<3",  # the layer rules of setup.cfg, checked in CI (make lint)
         ],
         "loadtest": [
             "locust>=2.30,<3",
@@ -39,7 +40,7 @@ setup(
         ],
     },
     entry_points={
-        "console_scripts": ["syncstorage = syncstorage.cli:main"],
-        "paste.app_factory": ["main = syncstorage.app:paste_app_factory"],
+        "console_scripts": ["syncstorage = syncstorage.ops.cli:main"],
+        "paste.app_factory": ["main = syncstorage.web.app:paste_app_factory"],
     },
 )

@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 
 from loadtest import procstat, profiles, servers
-from syncstorage.devservices import free_port
+from loadtest.services import free_port
 
 
 def _peak_memory(pid: int) -> dict[str, int]:

@@ -4,7 +4,7 @@ Starts a throwaway memcached and an app on a scratch SQLite database, lets N
 accounts each write K collections and read info/collections (as a sync
 does), and divides the growth of memcached's own ``bytes`` statistic (item
 sizes with keys and headers, before slab rounding) by N.  The capacity
-model's CACHE_BYTES_PER_USER (syncstorage/capacity.py) is this figure plus
+model's CACHE_BYTES_PER_USER (syncstorage/ops/capacity.py) is this figure plus
 slab rounding.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import webtest
 
-from syncstorage.app import make_app
-from syncstorage.config import load_settings
-from syncstorage.devservices import Memcached
-from syncstorage.passwords import hash_password
+from syncstorage.web.app import make_app
+from syncstorage.infra.config import load_settings
+from loadtest.services import Memcached
+from syncstorage.gate.passwords import hash_password
 
 COLLECTIONS = ("bookmarks", "history", "tabs", "clients", "meta", "crypto", "forms", "prefs", "passwords", "addons")
 PASSWORD = "cache-size-password"
@@ -52,10 +52,10 @@ def measure(users: int, collections: int) -> dict:
                 app.get(f"/1.1/{name}/info/collections")
 
             # one user first: the per-database entries (cache epochs) are not per-user costs
-            sync_once(app.app.userdb.create_user("cachesize-warmup", None, stored).username)
+            sync_once(app.app.services.userdb.create_user("cachesize-warmup", None, stored).username)
             before = memcached_stats(cache.port)
             for i in range(users):
-                sync_once(app.app.userdb.create_user(f"cachesize{i}", None, stored).username)
+                sync_once(app.app.services.userdb.create_user(f"cachesize{i}", None, stored).username)
             after = memcached_stats(cache.port)
     finally:
         cache.stop()

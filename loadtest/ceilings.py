@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import Memcached, free_port
+from loadtest.services import Memcached, free_port
 
 from loadtest import procstat, servers
 

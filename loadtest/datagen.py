@@ -20,8 +20,8 @@ import time
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from syncstorage.dbengine import create_engine
-from syncstorage.passwords import hash_password
+from syncstorage.infra.dbengine import create_engine
+from syncstorage.gate.passwords import hash_password
 from syncstorage.storage.schema import NO_EXPIRY, STANDARD_COLLECTIONS, StorageSchema, shard_for
 from syncstorage.storage.sql import read_shard_count
 from syncstorage.users.sql import users_table

@@ -15,10 +15,10 @@ import os
 
 from webob import Request, Response
 
-from syncstorage import formats
-from syncstorage.app import build_mapper
-from syncstorage.auth import parse_basic
-from syncstorage.memcache import CacheClient
+from syncstorage.wire import formats
+from syncstorage.web.routes import build_mapper
+from syncstorage.gate.auth import parse_basic
+from syncstorage.infra.memcache import CacheClient
 
 MAPPER = build_mapper()
 # about the sizes of the real entries: an account, and a user with three collections

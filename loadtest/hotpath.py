@@ -70,10 +70,10 @@ def main(argv=None) -> int:
     # As under gunicorn (loadtest.servers): metrics in multiprocess files, the
     # request log line written; both are chosen when the modules are imported.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp)
-    from syncstorage.app import make_app
-    from syncstorage.config import load_settings
-    from syncstorage.devservices import Memcached
-    from syncstorage.logs import configure_logging
+    from syncstorage.web.app import make_app
+    from syncstorage.infra.config import load_settings
+    from loadtest.services import Memcached
+    from syncstorage.infra.logs import configure_logging
     from syncstorage.users.names import username_from_account
 
     from loadtest import servers

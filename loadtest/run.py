@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, Memcached, free_port
+from loadtest.services import MariaDB, Memcached, free_port
 
 from loadtest import ceilings, datagen, knee, servers
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from syncstorage.devservices import MariaDB, wait_for
+from loadtest.services import MariaDB, wait_for
 from syncstorage.users.names import username_from_account
 
 from loadtest import profiles
@@ -113,7 +113,7 @@ def node_env(url: str, cache_servers: str = "") -> dict[str, str]:
 
 
 def migrate(env: dict) -> None:
-    subprocess.run([sys.executable, "-m", "syncstorage.cli", "migrate"], env={**os.environ, **env}, check=True,
+    subprocess.run([sys.executable, "-m", "syncstorage.ops.cli", "migrate"], env={**os.environ, **env}, check=True,
                    stdout=subprocess.DEVNULL)
 
 

@@ -1,6 +1,6 @@
 """Alembic environment for syncstorage.
 
-Run through ``syncstorage migrate`` (syncstorage/migrate.py), which passes the
+Run through ``syncstorage migrate`` (syncstorage/services/migrate.py), which passes the
 open connection, the version table and, for the storage history, the shard
 count in ``config.attributes``.
 """

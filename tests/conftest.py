@@ -12,22 +12,38 @@ import uuid
 import pytest
 import webtest
 
-from syncstorage.app import make_app
-from syncstorage.config import load_settings
-from syncstorage.devservices import MariaDB, Memcached, ServiceUnavailable
-from syncstorage.migrate import migrate
-from syncstorage.passwords import hash_password
+from syncstorage.web.app import make_app
+from syncstorage.infra.config import load_settings
+from loadtest.services import MariaDB, Memcached, ServiceUnavailable
+from syncstorage.services.migrate import migrate
+from syncstorage.gate.passwords import hash_password
 
 REQUIRE_SERVICES = os.environ.get("SYNCSTORAGE_REQUIRE_SERVICES") == "1"
+UNIT_ONLY = os.environ.get("SYNCSTORAGE_UNIT_ONLY") == "1"  # make test-unit: starting a service is a mistake
+SERVICE_FIXTURES = {"mariadb", "memcached", "mysql_url", "own_mariadb"}
+SERVICE_FOLDERS = {"loadtest", "config"}  # tests that run gunicorn, nginx or the benchmarks
 BACKENDS = ("sqlite", "mysql")
 APP_CONFIGURATIONS = ("sqlite", "mysql", "sqlite+memcached", "mysql+memcached")
 SHARDS = 3
 PASSWORD = "correct horse battery"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark ``services`` every test that needs MariaDB, memcached, nginx or a server process
+    (by its fixtures, its configuration parameter or its folder); the rest is ``make test-unit``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = " ".join(str(v) for v in callspec.params.values()) if callspec else ""
+        if (SERVICE_FIXTURES & set(item.fixturenames) or "mysql" in params or "memcached" in params
+                or item.path.parent.name in SERVICE_FOLDERS):
+            item.add_marker(pytest.mark.services)
+
+
 def start_service(factory):
     """``factory().start()``; when its binaries are missing, skip the test, or fail it
     when SYNCSTORAGE_REQUIRE_SERVICES=1."""
+    if UNIT_ONLY:
+        pytest.fail("a test outside the services marker started a service: mark it @pytest.mark.services")
     try:
         return factory().start()
     except ServiceUnavailable as error:
@@ -110,23 +126,29 @@ def make_settings(configuration):
 
 @pytest.fixture
 def make_testapp(make_settings):
-    """Build a WebTest app from settings overrides (``storage__quota_kb=5``)."""
+    """Build a WebTest app from settings overrides (``storage__quota_kb=5``) and, for tests
+    about time, the server's clock (``clock=lambda: now[0]``)."""
     apps = []
 
-    def build(**overrides):
-        app = make_app(make_settings(**overrides))
+    def build(clock=None, **overrides):
+        app = make_app(make_settings(**overrides), **({"clock": clock} if clock else {}))
         apps.append(app)
         return webtest.TestApp(app)
     yield build
     for app in apps:
-        if app.storage is not None:
-            app.storage.engine.dispose()
-        app.userdb.engine.dispose()
+        app.services.close()
 
 
 @pytest.fixture
 def testapp(make_testapp):
     return make_testapp()
+
+
+def sql_store(app):
+    """The SQL record store of an app (behind its memcached front, if any): for tests that look
+    at the tables themselves."""
+    store = app.services.storage
+    return getattr(store, "store", store)
 
 
 _HASH_CACHE = {}
@@ -148,7 +170,7 @@ def make_user():
     """Create an account in an app's user database and log the TestApp in as it."""
     def create(testapp, password: str = PASSWORD, email: str | None = "someone@example.com", login: bool = True):
         username = new_username()
-        user = testapp.app.userdb.create_user(username, email, password_hash(password))
+        user = testapp.app.services.userdb.create_user(username, email, password_hash(password))
         if login:
             testapp.authorization = ("Basic", (username, password))
         return user

@@ -1,11 +1,11 @@
 """The storage backend interface: what the views may ask of a record store.
 
 Times are integer centiseconds (see timestamps.py).  ``ts`` is the request's
-server time; "live" means expiry (whole seconds) after ``ts // 100``.
+server time; "live" means expiry (whole seconds) after ``to_seconds(ts)``.
 Every backend passes the contract tests in storage/testing.py.
 
 Errors: :class:`CollectionChanged` (-> 412), :class:`StorageConflict`
-(-> 400 ``4``) and :class:`~syncstorage.dbengine.BackendError` (-> 503).
+(-> 400 ``4``) and :class:`~syncstorage.infra.dbengine.BackendError` (-> 503).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, Sequence
 
-from ..dbengine import BackendError
-from ..wbo import WBO
+from syncstorage.infra.dbengine import BackendError
+from syncstorage.wire.wbo import WBO
 
 __all__ = ["BackendError", "CollectionChanged", "StorageConflict", "ItemQuery", "Record", "CollectionTotals",
            "WriteResult", "Storage", "UserRetired"]
@@ -163,3 +163,7 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raise BackendError if the store cannot answer a trivial query."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's connections (a command that ends, a test)."""

@@ -13,29 +13,17 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..memcache import CoherentCache
-from ..wbo import WBO
-from .base import CollectionTotals, ItemQuery, Storage, WriteResult
-from .sql import SQLStorage
+from syncstorage.infra.memcache import CoherentCache
+from syncstorage.wire.wbo import WBO
+from syncstorage.wire.timestamps import to_seconds
+from syncstorage.storage.base import CollectionTotals, ItemQuery, Storage, WriteResult
+from syncstorage.storage.sql import SQLStorage
 
 
 class CachedStorage(Storage):
     def __init__(self, store: SQLStorage, cache: CoherentCache):
         self.store = store
         self.cache = cache
-
-    # the SQL store's engine and shard count, for callers that manage them
-    @property
-    def engine(self):
-        return self.store.engine
-
-    @property
-    def shards(self) -> int:
-        return self.store.shards
-
-    @property
-    def schema(self):
-        return self.store.schema
 
     @staticmethod
     def key(userid: int) -> str:
@@ -50,7 +38,7 @@ class CachedStorage(Storage):
         return self.store.get_live_totals(userid, collection, ts)
 
     def _live(self, userid: int, ts: int) -> dict[str, tuple[int, int]]:
-        now = ts // 100
+        now = to_seconds(ts)
         live = {}
         for name, t in self.get_collection_totals(userid).items():
             count, size = (t.count, t.bytes) if t.min_ttl > now else self.store.get_live_totals(userid, name, ts)
@@ -128,3 +116,6 @@ class CachedStorage(Storage):
 
     def check(self) -> None:
         self.store.check()
+
+    def close(self) -> None:
+        self.store.close()

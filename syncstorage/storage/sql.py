@@ -20,11 +20,12 @@ from sqlalchemy import bindparam, exc, func
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from ..dbengine import BackendError, is_sqlite, run_in_transaction
-from ..wbo import WBO, valid_id
-from .base import (CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, UserRetired,
+from syncstorage.infra.dbengine import BackendError, is_sqlite, run_in_transaction
+from syncstorage.wire.timestamps import to_seconds
+from syncstorage.wire.wbo import WBO, valid_id
+from syncstorage.storage.base import (CollectionChanged, CollectionTotals, ItemQuery, Storage, StorageConflict, UserRetired,
                    WriteResult)
-from .schema import NO_EXPIRY, STANDARD_COLLECTIONS, StorageSchema
+from syncstorage.storage.schema import NO_EXPIRY, STANDARD_COLLECTIONS, StorageSchema
 
 T = TypeVar("T")
 
@@ -151,11 +152,7 @@ class SQLStorage(Storage):
 
     # -- info/* ------------------------------------------------------------------
     def get_collection_timestamps(self, userid: int) -> dict[str, int]:
-        def work(conn):
-            rows = conn.execute(self._uc_read, {"uid": userid}).all()
-            names = self._collection_names(conn, [r.collectionid for r in rows])
-            return {names[r.collectionid]: r.modified for r in rows}
-        return self._run(work)
+        return {name: totals.modified for name, totals in self.get_collection_totals(userid).items()}
 
     def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
         def work(conn):
@@ -168,7 +165,7 @@ class SQLStorage(Storage):
         cid = self._collection_id(collection, create=False)
         if cid is None:
             return 0, 0
-        return self._run(lambda conn: self._count_live(conn, userid, cid, ts // 100))
+        return self._run(lambda conn: self._count_live(conn, userid, cid, to_seconds(ts)))
 
     def _count_live(self, conn, userid: int, cid: int, now: int) -> tuple[int, int]:
         c = self.schema.wbo_for(userid).c
@@ -178,7 +175,7 @@ class SQLStorage(Storage):
 
     def _live_stats(self, userid: int, ts: int) -> dict[str, tuple[int, int]]:
         """{collection: (live count, live bytes)}, recounting where rows may have expired."""
-        now = ts // 100
+        now = to_seconds(ts)
 
         def work(conn):
             rows = conn.execute(self._uc_read, {"uid": userid}).all()
@@ -247,7 +244,7 @@ class SQLStorage(Storage):
         return []
 
     def _select(self, table, columns, terms, query: ItemQuery, ts: int):
-        stmt = sa.select(*columns).where(*terms, table.c.ttl > ts // 100).order_by(*self._order(table, query.sort))
+        stmt = sa.select(*columns).where(*terms, table.c.ttl > to_seconds(ts)).order_by(*self._order(table, query.sort))
         if query.limit is not None and query.limit > 0:
             stmt = stmt.limit(query.limit)
             if query.offset is not None and query.offset > 0:
@@ -321,6 +318,12 @@ class SQLStorage(Storage):
         conn.execute(self._uc_update, {**key, **totals._asdict()})
         return totals
 
+    def _purge_expired_rows(self, conn, table, userid: int, cid: int, now: int) -> int:
+        """Delete the collection's rows expired at ``now`` (seconds); return how many went.
+        The caller holds the collection's lock and recounts."""
+        c = table.c
+        return conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now)).rowcount
+
     def _lock_live(self, conn, table, userid: int, cid: int, ts: int, if_unmodified_since: int | None):
         """Lock the collection, check the precondition, purge expired rows; return its totals."""
         state = self._lock(conn, userid, cid)
@@ -328,10 +331,8 @@ class SQLStorage(Storage):
             return state
         if if_unmodified_since is not None and state.modified > if_unmodified_since:
             raise CollectionChanged()
-        now = ts // 100
-        if state.min_ttl <= now:
-            c = table.c
-            conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
+        if state.min_ttl <= to_seconds(ts):
+            self._purge_expired_rows(conn, table, userid, cid, to_seconds(ts))
             state = self._recount(conn, table, userid, cid)
         return state
 
@@ -342,66 +343,78 @@ class SQLStorage(Storage):
             return WriteResult(ts)
         cid = self._collection_id(collection, create=True)
         table = self.schema.wbo_for(userid)
-        upsert = self._upsert[self.schema.wbo.index(table)]
-        now = ts // 100
-        c = table.c
+        return self._run(lambda conn: self._write(conn, table, userid, cid, latest, ts, if_unmodified_since),
+                         write=True)
 
-        ids = list(latest)
+    def _write(self, conn, table, userid: int, cid: int, latest: dict[str, WBO], ts: int,
+               if_unmodified_since: int | None) -> WriteResult:
+        """One write transaction (module docstring): lock, check, upsert, keep the totals exact."""
+        state, existing = self._lock_for_write(conn, table, userid, cid, list(latest), ts, if_unmodified_since)
+        modified = max(ts, state.modified + 1)
+        rows, missing, totals = self._apply(conn, table, userid, cid, latest, state, existing, modified,
+                                            to_seconds(ts))
+        if rows:
+            conn.execute(self._upsert[self.schema.wbo.index(table)], rows)
+        if state.count == 0 and not rows:
+            conn.execute(self._uc_delete, {"uid": userid, "cid": cid})  # the placeholder
+            return WriteResult(ts, missing, None)
+        if rows or totals.min_ttl != state.min_ttl:
+            conn.execute(self._uc_update, {"uid": userid, "cid": cid, **totals._asdict()})
+        return WriteResult(modified if rows else ts, missing, totals)
 
-        def work(conn):
-            state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
-            if state is not None and state.count:
-                if if_unmodified_since is not None and state.modified > if_unmodified_since:
-                    raise CollectionChanged()
-                if state.min_ttl <= now:  # some records expired: purge them so the totals stay exact
-                    conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now))
-                    self._recount(conn, table, userid, cid)
-                    state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
-            if state is None:
-                # A new collection: insert its row as a placeholder (count 0, never
-                # committed as such), which takes the row's exclusive lock.  A locking
-                # read of a missing row locks nothing under READ COMMITTED, so
-                # concurrent first writers would otherwise race on the records.
-                conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0,
-                                                    "count": 0, "bytes": 0, "min_ttl": NO_EXPIRY})
+    def _lock_for_write(self, conn, table, userid: int, cid: int, ids: list[str], ts: int,
+                        if_unmodified_since: int | None):
+        """The collection's totals and the sizes of the records ``ids``, under the collection's
+        lock, after the precondition and with expired rows purged; a new collection gets a
+        placeholder row (count 0, never committed as such) that carries the lock."""
+        state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
+        if state is not None and state.count:
+            if if_unmodified_since is not None and state.modified > if_unmodified_since:
+                raise CollectionChanged()
+            if state.min_ttl <= to_seconds(ts):  # some records expired: purge them so the totals stay exact
+                self._purge_expired_rows(conn, table, userid, cid, to_seconds(ts))
+                self._recount(conn, table, userid, cid)
                 state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
-            modified = max(ts, state.modified + 1)
-            count, size, min_ttl = state.count, state.bytes, state.min_ttl
-            rows, missing = [], []
-            for item in latest.values():
-                expiry = NO_EXPIRY if item.ttl is None else now + item.ttl
-                if item.payload is None:
-                    if item.id not in existing:
-                        missing.append(item.id)
-                        continue
-                    changes = item.given_metadata()
-                    if "ttl" in changes:
-                        changes["ttl"] = expiry
-                        min_ttl = min(min_ttl, expiry)
-                    if changes:  # an item with neither payload nor metadata changes nothing
-                        conn.execute(table.update().where(
-                            c.userid == userid, c.collectionid == cid, c.id == item.id).values(**changes))
-                    continue
-                new_size = item.payload_size
-                if item.id in existing:
-                    size += new_size - existing[item.id]
-                else:
-                    count, size = count + 1, size + new_size
-                min_ttl = min(min_ttl, expiry)
-                rows.append({"userid": userid, "collectionid": cid, "id": item.id, "sortindex": item.sortindex,
-                             "modified": modified, "payload": item.payload, "payload_size": new_size,
-                             "ttl": expiry, "parentid": item.parentid, "predecessorid": item.predecessorid})
-            if rows:
-                conn.execute(upsert, rows)
-            if state.count == 0 and not rows:
-                conn.execute(self._uc_delete, {"uid": userid, "cid": cid})  # the placeholder
-                return WriteResult(ts, missing, None)
-            totals = CollectionTotals(modified if rows else state.modified, count, size, min_ttl)
-            if rows or min_ttl != state.min_ttl:
-                conn.execute(self._uc_update, {"uid": userid, "cid": cid, **totals._asdict()})
-            return WriteResult(modified if rows else ts, missing, totals)
+        if state is None:
+            # A locking read of a missing row locks nothing under READ COMMITTED, so
+            # concurrent first writers would otherwise race on the records.
+            conn.execute(self._uc_placeholder, {"userid": userid, "collectionid": cid, "modified": 0,
+                                                "count": 0, "bytes": 0, "min_ttl": NO_EXPIRY})
+            state, existing = self._lock_with_existing(conn, table, userid, cid, ids)
+        return state, existing
 
-        return self._run(work, write=True)
+    def _apply(self, conn, table, userid: int, cid: int, latest: dict[str, WBO], state: CollectionTotals,
+               existing: dict[str, int], modified: int, now: int):
+        """The rows to upsert, the ids of metadata-only writes to missing records, and the
+        collection's totals after the write.  Metadata-only writes are executed here."""
+        c = table.c
+        count, size, min_ttl = state.count, state.bytes, state.min_ttl
+        rows, missing = [], []
+        for item in latest.values():
+            expiry = NO_EXPIRY if item.ttl is None else now + item.ttl
+            if item.payload is None:
+                if item.id not in existing:
+                    missing.append(item.id)
+                    continue
+                changes = item.given_metadata()
+                if "ttl" in changes:
+                    changes["ttl"] = expiry
+                    min_ttl = min(min_ttl, expiry)
+                if changes:  # an item with neither payload nor metadata changes nothing
+                    conn.execute(table.update().where(
+                        c.userid == userid, c.collectionid == cid, c.id == item.id).values(**changes))
+                continue
+            new_size = item.payload_size
+            if item.id in existing:
+                size += new_size - existing[item.id]
+            else:
+                count, size = count + 1, size + new_size
+            min_ttl = min(min_ttl, expiry)
+            rows.append({"userid": userid, "collectionid": cid, "id": item.id, "sortindex": item.sortindex,
+                         "modified": modified, "payload": item.payload, "payload_size": new_size,
+                         "ttl": expiry, "parentid": item.parentid, "predecessorid": item.predecessorid})
+        totals = CollectionTotals(modified if rows else state.modified, count, size, min_ttl)
+        return rows, missing, totals
 
     def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
                      if_unmodified_since: int | None = None) -> CollectionTotals | None:
@@ -467,7 +480,7 @@ class SQLStorage(Storage):
     def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
         """Purge collection by collection, each in its own short write transaction;
         the user ids whose totals changed are added to ``touched``."""
-        now = ts // 100
+        now = to_seconds(ts)
         purged = 0
         for table in self.schema.wbo:
             c = table.c
@@ -483,12 +496,59 @@ class SQLStorage(Storage):
 
     def _purge_collection(self, conn, table, userid: int, cid: int, now: int) -> int:
         """Delete one collection's expired rows under its lock and recount it; return the rows removed."""
-        c = table.c
         state = self._lock(conn, userid, cid)
-        removed = conn.execute(table.delete().where(c.userid == userid, c.collectionid == cid, c.ttl <= now)).rowcount
+        removed = self._purge_expired_rows(conn, table, userid, cid, now)
         if state is not None:
             self._recount(conn, table, userid, cid)
         return removed
+
+    # -- export and import, for moves between databases (storage/transfer.py) --------
+    RECORD_COLUMNS = ("id", "sortindex", "modified", "payload", "payload_size", "ttl", "parentid", "predecessorid")
+
+    def export_records(self, userid: int, collection: str, after: str, limit: int) -> list[dict]:
+        """Up to ``limit`` of the collection's records with ids after ``after``, in id
+        order, every column as stored (expired ones too)."""
+        cid = self._collection_id(collection, create=False)
+        if cid is None:
+            return []
+        c = self.schema.wbo_for(userid).c
+        stmt = (sa.select(*(c[name] for name in self.RECORD_COLUMNS))
+                .where(c.userid == userid, c.collectionid == cid, c.id > after).order_by(c.id).limit(limit))
+        return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(stmt).all())]
+
+    def import_records(self, userid: int, collection: str, records: list[dict]) -> None:
+        """Insert records exported from another database (their ids must be new here)."""
+        cid = self._collection_id(collection, create=True)
+        table = self.schema.wbo_for(userid)
+        rows = [{"userid": userid, "collectionid": cid, **record} for record in records]
+        self._run(lambda conn: conn.execute(table.insert(), rows), write=True)
+
+    def import_totals(self, userid: int, collection: str, totals: CollectionTotals) -> None:
+        """Record the collection's totals as exported (after import_records)."""
+        cid = self._collection_id(collection, create=True)
+        stmt = self.schema.user_collections.insert().values(userid=userid, collectionid=cid, **totals._asdict())
+        self._run(lambda conn: conn.execute(stmt), write=True)
+
+    def fingerprint(self, userid: int) -> dict[str, tuple]:
+        """``{collection: (modified, count, bytes, min_ttl, rows, sum of payload sizes, max modified)}``:
+        the recorded totals beside what the rows themselves add up to."""
+        uc, wbo = self.schema.user_collections, self.schema.wbo_for(userid)
+        totals_stmt = sa.select(uc.c.collectionid, uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl).where(
+            uc.c.userid == userid)
+        rows_stmt = sa.select(wbo.c.collectionid, func.count(), func.sum(wbo.c.payload_size),
+                              func.max(wbo.c.modified)).where(wbo.c.userid == userid).group_by(wbo.c.collectionid)
+
+        def work(conn):
+            return conn.execute(totals_stmt).all(), conn.execute(rows_stmt).all()
+        totals, aggregates = self._run(work)
+        per_cid: dict[int, list] = {row[0]: list(row[1:]) + [0, 0, None] for row in totals}
+        for cid, count, size, newest in aggregates:
+            per_cid.setdefault(cid, [None] * 4 + [0, 0, None])[4:] = [count, int(size or 0), newest]
+        names = self.collection_names(list(per_cid))
+        return {names[cid]: tuple(values) for cid, values in per_cid.items()}
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def check(self) -> None:
         self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())

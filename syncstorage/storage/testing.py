@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from ..wbo import WBO
-from .base import CollectionChanged, ItemQuery, UserRetired
+from syncstorage.wire.wbo import WBO
+from syncstorage.storage.base import CollectionChanged, ItemQuery, UserRetired
 
 T0 = 150000000000  # centiseconds: 2017-07-14
 

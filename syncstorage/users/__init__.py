@@ -1,1 +1,1 @@
-"""Accounts: the user database (users/sql.py) and user-name rules (users/names.py)."""
+"""Accounts: the user store interface (base.py), its SQL store and memcached front, user names, nodes and assignment."""

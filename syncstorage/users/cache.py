@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..memcache import CoherentCache
-from .nodes import Node
-from .names import valid_username
-from .sql import User, UserDB
+from syncstorage.infra.memcache import CoherentCache
+from syncstorage.users.nodes import Node
+from syncstorage.users.names import valid_username
+from syncstorage.users.base import User, UserStore
+from syncstorage.users.sql import UserDB
 
 
-class CachedUserDB:
+class CachedUserDB(UserStore):
     def __init__(self, db: UserDB, cache: CoherentCache):
         self.db = db
         self.cache = cache

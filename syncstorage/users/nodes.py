@@ -14,15 +14,15 @@ what makes capacity a hard limit when many assignments race.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import astuple, dataclass
 from typing import Callable
 
 import sqlalchemy as sa
 
-from ..dbengine import run_in_transaction
-from ..memcache import fail_open
+from syncstorage.infra.dbengine import run_in_transaction
+from syncstorage.infra.memcache import fail_open
+from syncstorage.infra.periodic import Periodic
 
 ASSIGN_ATTEMPTS = 5  # candidates tried in one transaction before answering "no node"
 
@@ -213,22 +213,11 @@ class NodeDirectory:
         self.clock = clock
         self.cache_client = cache_client
         self.cache_key = cache_key
-        self._lock = threading.Lock()
-        self._nodes: dict[int, Node] = {}
-        self._by_url: dict[str, Node] = {}
-        self._read_at: float | None = None
+        self._snapshot: Periodic[tuple[dict[int, Node], dict[str, Node]]] = Periodic(self._index, refresh, lambda: self.clock())
 
-    def _current(self) -> None:
-        now = self.clock()
-        if self._read_at is not None and now - self._read_at < self.refresh:
-            return
-        with self._lock:
-            if self._read_at is not None and now - self._read_at < self.refresh:
-                return
-            nodes = self._load()
-            self._nodes = {node.nodeid: node for node in nodes}
-            self._by_url = {node.url: node for node in nodes}
-            self._read_at = now
+    def _index(self) -> tuple[dict[int, Node], dict[str, Node]]:
+        nodes = self._load()
+        return {node.nodeid: node for node in nodes}, {node.url: node for node in nodes}
 
     def _load(self) -> list[Node]:
         if self.cache_client is None or self.refresh < 1:
@@ -244,13 +233,10 @@ class NodeDirectory:
 
     def any(self) -> bool:
         """True when nodes are configured (else node/weave falls back to [node] url)."""
-        self._current()
-        return bool(self._nodes)
+        return bool(self._snapshot.get()[0])
 
     def by_id(self, nodeid: int | None) -> Node | None:
-        self._current()
-        return self._nodes.get(nodeid) if nodeid is not None else None
+        return self._snapshot.get()[0].get(nodeid) if nodeid is not None else None
 
     def by_url(self, url: str) -> Node | None:
-        self._current()
-        return self._by_url.get(normalise_node_url(url))
+        return self._snapshot.get()[1].get(normalise_node_url(url))

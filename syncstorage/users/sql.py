@@ -7,45 +7,17 @@ raises BackendError like the storage backend.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam, exc
 from sqlalchemy.dialects import mysql
 
-from ..dbengine import BackendError, run_in_transaction
-from .names import valid_username
-from .nodes import Node, NodeDB
+from syncstorage.infra.dbengine import BackendError, run_in_transaction
+from syncstorage.users.base import ACTIVE, MOVING, User, UserExists, UserStore
+from syncstorage.users.names import valid_username
+from syncstorage.users.nodes import Node, NodeDB
 
 __all__ = ["BackendError", "User", "UserExists", "UserDB", "users_table"]
-
-ACTIVE = 1
-MOVING = 2  # data being copied to another node: storage requests get 503 until the move ends
-
-
-class UserExists(Exception):
-    """An account with that user name already exists."""
-
-
-@dataclass(frozen=True)
-class User:
-    userid: int
-    username: str
-    email: str | None
-    password_hash: str
-    status: int
-    reset_code_hash: str | None = None
-    reset_expires: int | None = None
-    nodeid: int | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status in (ACTIVE, MOVING)
-
-    @property
-    def moving(self) -> bool:
-        return self.status == MOVING
-
 
 def users_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
@@ -66,7 +38,7 @@ def users_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-class UserDB:
+class UserDB(UserStore):
     """Accounts in the ``users`` table."""
 
     def __init__(self, engine: sa.engine.Engine):

@@ -27,8 +27,8 @@ def test_nginx_accepts_the_configuration(tmp_path):
 
 
 def test_body_limit_admits_the_largest_valid_post():
-    from syncstorage.config import load_settings
-    from syncstorage.wbo import MAX_PAYLOAD_BYTES
+    from syncstorage.infra.config import load_settings
+    from syncstorage.wire.wbo import MAX_PAYLOAD_BYTES
 
     text = CONFIG.read_text()
     limit_mb = int(text.split("client_max_body_size", 1)[1].split("m;", 1)[0])
@@ -42,7 +42,7 @@ def test_unreachable_or_full_upstream_is_a_fast_503_with_retry_after(tmp_path):
     import urllib.request
 
     from loadtest.servers import start_nginx, stop
-    from syncstorage.devservices import free_port
+    from loadtest.services import free_port
 
     nginx_binary()
     port = free_port()

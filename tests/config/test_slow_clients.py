@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 from loadtest import servers
-from syncstorage.devservices import free_port
+from loadtest.services import free_port
 
 from .test_nginx import nginx_binary
 

@@ -1,13 +1,7 @@
 """Helpers for functional tests."""
 import time
 
-from syncstorage.devservices import wait_for
-
-
-def wait_until_expired(testapp, url: str, timeout: float = 5.0) -> None:
-    """Wait (polling) until GET ``url`` answers 404; items expire on whole seconds."""
-    wait_for(lambda: testapp.get(url, expect_errors=True).status_int == 404, timeout, interval=0.1,
-             what=f"{url} to expire")
+from loadtest.services import wait_for
 
 
 def wait_for_next_tick(seconds: float = 0.011) -> None:

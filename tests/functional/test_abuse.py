@@ -7,8 +7,8 @@ import uuid
 import pytest
 import webtest
 
-from syncstorage.app import make_app
-from syncstorage.devservices import wait_for
+from syncstorage.web.app import make_app
+from loadtest.services import wait_for
 
 from ..conftest import PASSWORD
 from .test_user_api import reset_code_in, smtp_sink  # noqa: F401  (fixture)

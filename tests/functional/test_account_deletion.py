@@ -9,7 +9,7 @@ from ..conftest import PASSWORD, new_username, password_hash
 
 
 def _rows(app, userid: int) -> int:
-    store = getattr(app.storage, "store", app.storage)
+    store = getattr(app.services.storage, "store", app.services.storage)
     table = store.schema.wbo_for(userid)
     with store.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).where(table.c.userid == userid)).scalar()
@@ -35,7 +35,7 @@ def test_deletion_racing_the_accounts_own_writers_leaves_no_row(testapp):
     app = testapp.app
     for _round in range(3):
         username = new_username()
-        user = app.userdb.create_user(username, "racer@example.com", password_hash())
+        user = app.services.userdb.create_user(username, "racer@example.com", password_hash())
         underway, results = threading.Event(), []
         threads = _writers(app, username, underway, results)
         for t in threads:
@@ -49,10 +49,10 @@ def test_deletion_racing_the_accounts_own_writers_leaves_no_row(testapp):
         assert not any(t.is_alive() for t in threads)
         assert set(results) <= {200, 401, 503}, set(results)
         assert _rows(app, user.userid) == 0
-        assert app.userdb.get_user(username) is None
+        assert app.services.userdb.get_user(username) is None
 
         # the next account starts empty, whatever id it gets
-        newcomer = app.userdb.create_user(new_username(), None, password_hash())
+        newcomer = app.services.userdb.create_user(new_username(), None, password_hash())
         assert newcomer.userid != user.userid
         client = webtest.TestApp(app)
         client.authorization = ("Basic", (newcomer.username, PASSWORD))
@@ -61,7 +61,7 @@ def test_deletion_racing_the_accounts_own_writers_leaves_no_row(testapp):
 
 def test_user_ids_are_never_reused(testapp):
     """The newest account deleted, the next one gets a new id (SQLite reused max(rowid)+1)."""
-    userdb = testapp.app.userdb
+    userdb = testapp.app.services.userdb
     first = userdb.create_user(new_username(), None, password_hash())
     userdb.delete_user(first)
     second = userdb.create_user(new_username(), None, password_hash())

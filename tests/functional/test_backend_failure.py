@@ -4,10 +4,10 @@ import json
 import pytest
 import webtest
 
-from syncstorage.app import make_app
-from syncstorage.config import load_settings
-from syncstorage.devservices import MariaDB
-from syncstorage.migrate import migrate
+from syncstorage.web.app import make_app
+from syncstorage.infra.config import load_settings
+from loadtest.services import MariaDB
+from syncstorage.services.migrate import migrate
 from syncstorage.storage.sql import SQLStorage
 
 from ..conftest import PASSWORD, new_username, password_hash, start_service
@@ -28,7 +28,7 @@ def test_stopped_database_is_503_then_recovers(own_mariadb):
     migrate(settings, log=lambda m: None)
     app = webtest.TestApp(make_app(settings))
     name = new_username()
-    app.app.userdb.create_user(name, None, password_hash())
+    app.app.services.userdb.create_user(name, None, password_hash())
     app.authorization = ("Basic", (name, PASSWORD))
     root = f"/1.1/{name}"
     batch = [{"id": str(i), "payload": "x" * 100} for i in range(50)]
@@ -59,10 +59,11 @@ def test_stopped_database_is_503_then_recovers(own_mariadb):
         "storage": "ok", "users": "ok"}
 
 
+@pytest.mark.services
 def test_stopped_memcached_degrades_to_sql_and_loses_nothing(mysql_url, caplog):
     """memcached stopped while requests flow: every request still succeeds from SQL, the
     heartbeat says "degraded" (not down), and after memcached returns no stale entry is served."""
-    from syncstorage.devservices import Memcached
+    from loadtest.services import Memcached
 
     cache = start_service(Memcached)
     try:
@@ -70,7 +71,7 @@ def test_stopped_memcached_degrades_to_sql_and_loses_nothing(mysql_url, caplog):
                                             "cache.timeout": 0.2}, environ={})
         app = webtest.TestApp(make_app(settings))
         name = new_username()
-        app.app.userdb.create_user(name, None, password_hash())
+        app.app.services.userdb.create_user(name, None, password_hash())
         app.authorization = ("Basic", (name, PASSWORD))
         root = f"/1.1/{name}"
         app.post(f"{root}/storage/tabs", json.dumps([{"id": "a", "payload": "1"}]))
@@ -101,11 +102,11 @@ class ExplodingStorage(SQLStorage):
 
 
 def test_unexpected_error_is_500_with_crash_id(sqlite_url, caplog):
-    from syncstorage.dbengine import create_engine
+    from syncstorage.infra.dbengine import create_engine
     settings = load_settings(overrides={"storage.sqluri": sqlite_url}, environ={})
     app = webtest.TestApp(make_app(settings, storage=ExplodingStorage(create_engine(sqlite_url))))
     name = new_username()
-    app.app.userdb.create_user(name, None, password_hash())
+    app.app.services.userdb.create_user(name, None, password_hash())
     app.authorization = ("Basic", (name, PASSWORD))
     res = app.get(f"/1.1/{name}/info/collections", status=500)
     crash_id = res.json.rsplit(" ", 1)[1]

@@ -11,11 +11,11 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from syncstorage.dbengine import create_engine
-from syncstorage.devservices import Memcached, free_port, wait_for
+from syncstorage.infra.dbengine import create_engine
+from loadtest.services import Memcached, free_port, wait_for
 from syncstorage.storage.sql import SQLStorage
 
-from ..conftest import PASSWORD, new_username, password_hash, start_service
+from ..conftest import PASSWORD, new_username, password_hash, start_service, sql_store
 
 
 class StatementCounter:
@@ -44,7 +44,7 @@ def test_cache_hits_cost_no_sql(cached_app):
     for path in ("/info/collections", "/info/collection_counts", "/info/quota", "/info/collection_usage"):
         app.get(root + path)  # warm every worker-side cache once
     app.get(f"/user/1.0/{root.split('/')[2]}/node/weave")  # and the worker's view of the nodes table
-    counter = StatementCounter(app.app.storage.engine)
+    counter = StatementCounter(sql_store(app.app).engine)
     for path in ("/info/collections", "/info/collection_counts", "/info/quota", "/info/collection_usage"):
         app.get(root + path)
     app.get(f"/user/1.0/{root.split('/')[2]}/node/weave")
@@ -91,8 +91,8 @@ def test_threads_writing_one_user_leave_every_view_equal_to_sql(cached_app):
     for t in threads:
         t.join()
     assert errors == []
-    assert_views_equal_sql(lambda path: app.get(root + path).json, app.app.storage.engine,
-                           app.app.userdb.get_user(root.split("/")[2]).userid)
+    assert_views_equal_sql(lambda path: app.get(root + path).json, sql_store(app.app).engine,
+                           app.app.services.userdb.get_user(root.split("/")[2]).userid)
 
 
 def assert_views_equal_sql(get, engine, userid):

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 from aiosmtpd.controller import Controller
 
-from syncstorage.devservices import free_port, wait_for
+from loadtest.services import free_port, wait_for
 from syncstorage.users.names import username_from_account
 
 from ..conftest import PASSWORD
@@ -99,7 +99,7 @@ def test_password_change_with_basic_auth(testapp, make_user):
 def test_email_change(testapp, make_user):
     account = make_user(testapp)
     assert testapp.post(f"/user/1.0/{account.username}/email", "new@example.org").text == "new@example.org"
-    assert testapp.app.userdb.get_user(account.username).email == "new@example.org"
+    assert testapp.app.services.userdb.get_user(account.username).email == "new@example.org"
     assert testapp.post(f"/user/1.0/{account.username}/email", "not an address", status=400).body == b"12"
 
 

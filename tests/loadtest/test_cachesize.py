@@ -1,7 +1,7 @@
 """The memcached footprint of an active user: four entries (account, info, verified
 credential, the address the account logged in from)."""
 from loadtest.cachesize import measure
-from syncstorage.devservices import Memcached
+from loadtest.services import Memcached
 
 from ..conftest import start_service
 

@@ -3,11 +3,11 @@ import sqlalchemy as sa
 
 from loadtest import profiles
 from loadtest.datagen import generate
-from syncstorage.dbengine import create_engine
+from syncstorage.infra.dbengine import create_engine
 from syncstorage.storage.base import ItemQuery
 from syncstorage.storage.sql import SQLStorage
 from syncstorage.users.sql import UserDB
-from syncstorage.auth import Authenticator
+from syncstorage.gate.auth import Authenticator
 
 
 def test_generated_accounts_and_records_read_back_exactly(backend_url):

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from loadtest import procstat
-from syncstorage.devservices import wait_for
+from loadtest.services import wait_for
 
 BURNER = """
 import subprocess, sys, time

@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from syncstorage.dbengine import create_engine
-from syncstorage.memcache import CacheClient, CoherentCache
+from syncstorage.infra.dbengine import create_engine
+from syncstorage.infra.memcache import CacheClient, CoherentCache
 from syncstorage.storage.cache import CachedStorage
 from syncstorage.storage.sql import SQLStorage
 from syncstorage.storage.testing import StorageContract

@@ -2,11 +2,11 @@
 import pytest
 import sqlalchemy as sa
 
-from syncstorage.dbengine import BackendError, create_engine
+from syncstorage.infra.dbengine import BackendError, create_engine
 from syncstorage.storage.schema import shard_for
 from syncstorage.storage.sql import SQLStorage, read_shard_count
 from syncstorage.storage.testing import T0, StorageContract, new_userid
-from syncstorage.wbo import WBO
+from syncstorage.wire.wbo import WBO
 
 from ..conftest import SHARDS
 

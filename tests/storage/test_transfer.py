@@ -1,12 +1,15 @@
 """Copying a user between databases of different backends, shard counts and collection ids."""
 import pytest
 
-from syncstorage.dbengine import create_engine
+from syncstorage.infra.dbengine import create_engine
 from syncstorage.storage.base import ItemQuery
 from syncstorage.storage.sql import SQLStorage
 from syncstorage.storage.testing import T0, new_userid
 from syncstorage.storage.transfer import copy_user, fingerprint
-from syncstorage.wbo import WBO
+from syncstorage.wire.wbo import WBO
+
+
+pytestmark = pytest.mark.services  # a MariaDB target
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from syncstorage.dbengine import create_engine
+from syncstorage.infra.dbengine import create_engine
 from syncstorage.users.nodes import NodeDirectory, NodeFull, normalise_node_url
 from syncstorage.users.sql import UserDB
 

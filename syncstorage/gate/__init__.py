@@ -1,0 +1,1 @@
+"""Who may come in and how fast: authentication, passwords, abuse limits, client addresses, admission, node state."""

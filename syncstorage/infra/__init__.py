@@ -1,0 +1,1 @@
+"""Infrastructure: settings, database engines, memcached, metrics, logs, mail."""

@@ -1,0 +1,280 @@
+"""Every setting of the server, in one table, with its type and default.
+
+Values come from, in increasing priority: the defaults below, an ini file
+(PasteDeploy-style, sections named after the first column), then environment
+variables ``SYNCSTORAGE_<SECTION>_<KEY>`` (upper case).  ``%(here)s`` in the ini
+file expands to the file's directory.  A misspelt key in one of our sections is
+an error, not a silently ignored line.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+ENV_PREFIX = "SYNCSTORAGE_"
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def as_list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [part for part in str(value).replace(",", " ").split() if part]
+
+
+def as_choice(*choices: str) -> Callable[[Any], str]:
+    def coerce(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return text
+    return coerce
+
+
+def as_url_map(value: Any) -> dict[str, str]:
+    """Whitespace-separated ``KEY=VALUE`` entries (split at the first ``=``)."""
+    if isinstance(value, dict):
+        return dict(value)
+    entries = {}
+    for entry in str(value).split():
+        key, sep, target = entry.partition("=")
+        if not sep or not key or not target:
+            raise ValueError(f"{entry!r} is not KEY=VALUE")
+        entries[key] = target
+    return entries
+
+
+def as_optional_str(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    coerce: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+    @property
+    def env_name(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.key}".upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # [storage] -- the node's record store
+    Setting("storage", "sqluri", str, "sqlite:///syncstorage.db",
+            "SQLAlchemy URL of the storage database (sqlite:///path or mysql+pymysql://...)"),
+    Setting("storage", "shards", int, 1,
+            "number of wbo tables for a NEW database; fixed by `migrate` and read back from the database"),
+    Setting("storage", "quota_kb", int, 0, "per-user quota in KB; 0 disables quota"),
+    Setting("storage", "batch_max_count", int, 100, "items accepted per POST; the rest fail 'retry wbo'"),
+    Setting("storage", "batch_max_bytes", int, 1048576,
+            "payload bytes accepted per POST; items past it fail 'retry bytes'"),
+    Setting("storage", "max_body_bytes", int, 28311552,
+            "largest PUT/POST body read (27 MiB: 100 records of 256 KiB plus JSON); larger ones get 413 unread"),
+    Setting("storage", "retry_after", int, 1800, "Retry-After / X-Weave-Backoff seconds sent with 503s"),
+    Setting("storage", "pool_size", int, 8, "database connections kept per worker (MySQL)"),
+    Setting("storage", "pool_max_overflow", int, 4, "extra connections a worker may open under load (MySQL)"),
+    Setting("storage", "pool_timeout", float, 5.0, "seconds a request waits for a database connection"),
+    Setting("storage", "sqlite_busy_timeout", float, 10.0, "seconds SQLite waits for the write lock"),
+    Setting("storage", "purge_batch_size", int, 1000, "expired rows removed per batch by purge-ttl"),
+    # [users] -- accounts (User API 1.0) and authentication
+    Setting("users", "sqluri", as_optional_str, None, "user database URL; empty = same as [storage] sqluri"),
+    Setting("users", "strict_usernames", as_bool, True,
+            "account names must be the hash of the account e-mail (spec 5.2)"),
+    Setting("users", "captcha", as_bool, False, "require a reCAPTCHA answer to create accounts and reset passwords"),
+    Setting("users", "captcha_public_key", str, "", "reCAPTCHA site key (shown in captcha_html)"),
+    Setting("users", "captcha_secret", str, "", "reCAPTCHA private key used to verify answers"),
+    Setting("users", "captcha_verify_url", str, "https://www.google.com/recaptcha/api/verify",
+            "reCAPTCHA (v1 protocol) verification endpoint"),
+    Setting("users", "captcha_timeout", float, 5.0, "seconds to wait for the captcha verifier"),
+    Setting("users", "shared_secret", str, "", "X-Weave-Secret value that bypasses the captcha; empty = no bypass"),
+    Setting("users", "public_url", str, "",
+            "public base URL of the User API (https://sync.example.com); password-reset mails link to its "
+            "/weave-password-reset page; empty = mails carry the code only. Never taken from the request"),
+    Setting("users", "reset_code_ttl", int, 21600, "seconds a password reset code stays valid"),
+    Setting("users", "max_body_bytes", int, 16384,
+            "largest User API or reset-form body read (account creation needs no more); larger ones get 413 unread"),
+    Setting("users", "auth_cache_size", int, 10000, "verified credentials remembered per worker"),
+    Setting("users", "node_databases", as_url_map, {},
+            "storage database of each node, as NODE_URL=SQLURI entries separated by white space: used to delete "
+            "an account's data and by `nodes move-users`"),
+    # [cache] -- memcached in front of info/*, quota, users and node lookups
+    Setting("cache", "servers", as_list, [], "memcached host:port list (consistent hashing); empty = no memcached"),
+    Setting("cache", "prefix", str, "syncstorage:", "prefix of every key (to share a memcached cluster)"),
+    Setting("cache", "timeout", float, 0.25, "seconds to wait for memcached before falling back to SQL"),
+    Setting("cache", "ttl", int, 86400, "seconds an entry may live at most"),
+    Setting("cache", "credentials_secret", str, "",
+            "secret keying verified credentials shared by all workers in memcached, so the password KDF runs "
+            "once per credential change; empty = each worker remembers its own"),
+    Setting("cache", "write_grace", float, 10.0,
+            "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
+    # [overload] -- admission control and load-aware backoff, per worker
+    Setting("overload", "max_concurrent", int, 0,
+            "requests a worker serves at once; more are refused with 503 at once (0 = no bound)"),
+    Setting("overload", "soft_fraction", float, 0.75,
+            "share of max_concurrent in flight from which responses carry X-Weave-Backoff"),
+    Setting("overload", "backoff_min", int, 60, "X-Weave-Backoff seconds at the soft threshold"),
+    Setting("overload", "backoff_max", int, 1800, "X-Weave-Backoff seconds at the hard limit"),
+    Setting("overload", "shed_retry_after", int, 60, "Retry-After / X-Weave-Backoff seconds on a shed request"),
+    Setting("overload", "db_latency_soft", float, 0.1,
+            "recent mean SQL statement seconds from which responses carry X-Weave-Backoff (max at 4x; 0 = off)"),
+    Setting("overload", "queue_soft", float, 0.25,
+            "recent mean seconds requests waited before a worker took them (X-Request-Start) from which responses "
+            "carry X-Weave-Backoff (max at 4x; 0 = off)"),
+    Setting("overload", "max_queue_wait", float, 0.0,
+            "a request that waited longer than this before a worker took it is refused with 503 at once (0 = off)"),
+    # [abuse] -- failed-login limits (password guessing must not burn the KDF's CPU)
+    Setting("abuse", "account_failures", int, 10,
+            "failed logins per account from one client address and window before that address gets 503 "
+            "instead of the KDF (0 = no limit)"),
+    Setting("abuse", "address_failures", int, 50,
+            "failed logins per client address and window, any account, before it gets 503 (0 = no limit)"),
+    Setting("abuse", "account_total_failures", int, 100,
+            "failed logins per account from all addresses and window before addresses it never logged in "
+            "from get 503 (0 = no limit)"),
+    Setting("abuse", "known_address_ttl", int, 30 * 86400,
+            "seconds an address stays known to an account after a good login"),
+    Setting("abuse", "window", int, 300, "seconds a failed-login count lasts"),
+    Setting("abuse", "reset_mails_per_account", int, 3, "password-reset mails per account and reset window"),
+    Setting("abuse", "reset_mails_per_address", int, 20,
+            "password-reset mails requested per client address and reset window"),
+    Setting("abuse", "reset_code_failures", int, 20,
+            "wrong reset codes per account, and per address, and reset window before further tries get 503"),
+    Setting("abuse", "reset_window", int, 3600, "seconds a reset-mail or reset-code count lasts"),
+    # [metrics] -- /__metrics__
+    Setting("metrics", "trusted", as_list, ["127.0.0.1/32", "::1/128"],
+            "addresses (CIDR) allowed to read /__metrics__; others get 404"),
+    # [node] -- this node's identity
+    Setting("node", "url", str, "",
+            "URL returned by node/weave; 'auto' = the URL the request came in on (single node); empty = null"),
+    Setting("node", "status_refresh", float, 2.0,
+            "seconds a worker keeps the operator-set node state (and the nodes table) before reading it again"),
+    Setting("node", "role", as_choice("both", "storage", "users"), "both",
+            "what this server answers: the storage API, the user API, or both (the embedded default)"),
+    Setting("node", "check", as_bool, False,
+            "storage requests of users assigned to another node (or whose node is downed) get 401 (spec 5.4); "
+            "[node] url must name this node as in the nodes table"),
+    Setting("node", "moving_retry_after", int, 120,
+            "Retry-After seconds for storage requests of a user whose data is being moved to another node"),
+    # [smtp] -- outgoing mail for password reset codes
+    Setting("smtp", "host", str, "localhost", "SMTP server host"),
+    Setting("smtp", "port", int, 25, "SMTP server port"),
+    Setting("smtp", "sender", str, "Firefox Sync <sync@localhost>", "From: address of reset mails"),
+    Setting("smtp", "timeout", float, 10.0, "seconds to wait for the SMTP server"),
+    # [server] -- `syncstorage serve` (gunicorn)
+    Setting("server", "host", str, "127.0.0.1", "address to listen on"),
+    Setting("server", "port", int, 8000, "port to listen on (the PORT environment variable also sets it)"),
+    Setting("server", "workers", int, 2, "gunicorn worker processes"),
+    Setting("server", "threads", int, 8, "threads per gthread worker"),
+    Setting("server", "timeout", int, 60, "seconds before a silent worker is restarted"),
+    Setting("server", "trusted_proxies", as_list, [],
+            "addresses (CIDR) of the reverse proxies in front of the app; X-Forwarded-For (the client address "
+            "of abuse limits and /__metrics__) and X-Request-Start (queue time) are believed only from them"),
+    Setting("server", "switch_interval", float, 0.0,
+            "seconds a worker thread may hold the GIL before another gets it (sys.setswitchinterval); shorter "
+            "lets quick answers (503s, cache hits) overtake long requests; 0 = Python's default (0.005)"),
+)
+
+_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
+SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
+
+
+class Section(types.SimpleNamespace):
+    """One section's values, read as attributes; assigning one is an error."""
+
+    def __setattr__(self, name, value):
+        raise AttributeError("settings are read-only; build a new Settings")
+
+
+class Settings:
+    """Typed settings, read as ``settings.storage.sqluri``; immutable once built."""
+
+    def __init__(self, values: Mapping[tuple[str, str], Any], source: str | None = None):
+        object.__setattr__(self, "source", source)
+        values = dict(values)
+        if values.get(("users", "sqluri")) is None:
+            values[("users", "sqluri")] = values.get(("storage", "sqluri"))
+        for section in SECTIONS:
+            object.__setattr__(self, section, Section(**{k: v for (s, k), v in values.items() if s == section}))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("settings are read-only; build a new Settings")
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {section: dict(vars(getattr(self, section))) for section in SECTIONS}
+
+
+def _lookup(section: str, key: str) -> Setting:
+    try:
+        return _BY_NAME[(section, key)]
+    except KeyError:
+        raise ValueError(f"unknown setting [{section}] {key}") from None
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    try:
+        return setting.coerce(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad value for [{setting.section}] {setting.key} from {origin}: {exc}") from None
+
+
+def read_ini(path: str) -> dict[tuple[str, str], str]:
+    """Raw (section, key) -> text for our sections of an ini file."""
+    parser = configparser.ConfigParser(defaults={"here": os.path.dirname(os.path.abspath(path))})
+    with open(path, encoding="utf-8") as fh:
+        parser.read_file(fh)
+    raw = {}
+    for section in parser.sections():
+        if section not in SECTIONS:
+            continue  # [app:main], [server:main], logging sections belong to others
+        for key, value in parser.items(section):
+            if key == "here":
+                continue
+            _lookup(section, key)
+            raw[(section, key)] = value
+    return raw
+
+
+def load_settings(path: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, then ``path``, then the environment, then ``overrides``.
+
+    ``overrides`` keys are ``"section.key"`` (used by tests and by the CLI).
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[tuple[str, str], tuple[Any, str]] = {}
+    if path:
+        for name, value in read_ini(path).items():
+            raw[name] = (value, path)
+    known_env = {s.env_name: s for s in SETTINGS}
+    for env_name, value in environ.items():
+        if env_name in known_env:
+            s = known_env[env_name]
+            raw[(s.section, s.key)] = (value, env_name)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        _lookup(section, key)
+        raw[(section, key)] = (value, "override")
+    values = {}
+    for s in SETTINGS:
+        if (s.section, s.key) in raw:
+            value, origin = raw[(s.section, s.key)]
+            values[(s.section, s.key)] = _coerce(s, value, origin)
+        else:
+            values[(s.section, s.key)] = s.default
+    return Settings(values, path)

@@ -1,0 +1,1 @@
+"""Entry points for operators: the `syncstorage` command, the gunicorn runner, the capacity model."""

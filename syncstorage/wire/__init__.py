@@ -1,0 +1,1 @@
+"""The wire contract's vocabulary: errors and errnos, timestamps, output formats, records (WBOs)."""

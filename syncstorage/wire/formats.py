@@ -1,0 +1,107 @@
+"""Response bodies: JSON with two-decimal timestamps, newlines and whoisi (spec §3.5).
+
+Timestamps must appear in JSON as numbers with exactly two decimals
+(``1300000000.10``), which no float serialiser produces, so the few shapes the
+API returns are assembled here from ``json.dumps`` of their other parts.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from typing import Iterable, Mapping
+
+from webob.acceptparse import create_accept_header
+
+from syncstorage.wire.timestamps import render
+
+JSON = "application/json"
+NEWLINES = "application/newlines"
+WHOISI = "application/whoisi"
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
+
+
+def record_json(record) -> str:
+    """One stored record: id and modified always, the other fields when set; never ttl."""
+    parts = ['"id": ' + _dumps(record.id), '"modified": ' + render(record.modified)]
+    if record.sortindex is not None:
+        parts.append('"sortindex": %d' % record.sortindex)
+    if record.parentid is not None:
+        parts.append('"parentid": ' + _dumps(record.parentid))
+    if record.predecessorid is not None:
+        parts.append('"predecessorid": ' + _dumps(record.predecessorid))
+    if record.payload is not None:
+        parts.append('"payload": ' + _dumps(record.payload))
+    return "{" + ", ".join(parts) + "}"
+
+
+def timestamps_json(stamps: Mapping[str, int]) -> str:
+    """``{"name": 1300000000.10, ...}`` from centisecond values."""
+    return "{" + ", ".join(_dumps(name) + ": " + render(ts) for name, ts in stamps.items()) + "}"
+
+
+def post_result_json(modified: int, success: Iterable[str], failed: Mapping[str, list[str]]) -> str:
+    return ('{"modified": ' + render(modified) + ', "success": ' + _dumps(list(success))
+            + ', "failed": ' + _dumps(dict(failed)) + "}")
+
+
+def dumps(value) -> str:
+    """Plain JSON for values without timestamps."""
+    return _dumps(value)
+
+
+def render_items(items: Iterable[str], media_type: str) -> bytes:
+    """A list of already-serialised JSON values in the chosen layout."""
+    if media_type == NEWLINES:
+        return "".join(item + "\n" for item in items).encode("utf-8")
+    if media_type == WHOISI:
+        out = bytearray()
+        for item in items:
+            data = item.encode("utf-8")
+            out += struct.pack(">I", len(data)) + data
+        return bytes(out)
+    return ("[" + ", ".join(items) + "]").encode("utf-8")
+
+
+# Tie-break order between exact matches of equal q (spec §3.5.3 rule 3).
+_EXACT_PREFERENCE = (WHOISI, NEWLINES, JSON)
+
+
+def choose_media_type(accept_header: str | None) -> str:
+    """Pick json / newlines / whoisi for ``GET storage/{c}`` (spec §3.5.3)."""
+    if not accept_header:
+        return JSON
+    accept = create_accept_header(accept_header)
+    parsed = getattr(accept, "parsed", None)
+    if not parsed:
+        return JSON  # unparseable header
+    best = None  # (q, exact, preference) -> type
+    for offer in (JSON, NEWLINES, WHOISI):
+        q, exact = _match_quality(parsed, offer)
+        if q <= 0:
+            continue
+        rank = (q, exact, -_EXACT_PREFERENCE.index(offer) if exact else int(offer == JSON))
+        if best is None or rank > best[0]:
+            best = (rank, offer)
+    return best[1] if best else JSON
+
+
+def _match_quality(parsed, offer: str) -> tuple[float, bool]:
+    """q-value of the most specific range matching ``offer``, and whether it was exact."""
+    main = offer.split("/")[0]
+    found = {}
+    for media_range, q, _params, _ext in parsed:
+        media_range = media_range.lower()
+        if media_range == offer:
+            specificity = 2
+        elif media_range == main + "/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        found.setdefault(specificity, q)
+    if not found:
+        return 0.0, False
+    specificity = max(found)
+    return found[specificity], specificity == 2

@@ -1,0 +1,44 @@
+from types import SimpleNamespace
+
+import pytest
+
+from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, post_result_json, record_json,
+                                 render_items, timestamps_json)
+
+
+def record(**kw):
+    base = dict(id="a", modified=130000000010, sortindex=None, parentid=None, predecessorid=None, payload=None)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_record_json_has_two_decimal_modified_and_only_set_fields():
+    assert record_json(record()) == '{"id": "a", "modified": 1300000000.10}'
+    assert record_json(record(sortindex=-3, parentid="p", predecessorid="q", payload='{"x": "\\u00e9"}')) == (
+        '{"id": "a", "modified": 1300000000.10, "sortindex": -3, "parentid": "p", "predecessorid": "q", '
+        '"payload": "{\\"x\\": \\"\\\\u00e9\\"}"}')
+
+
+def test_timestamps_and_post_result():
+    assert timestamps_json({"meta": 130000000000, "c": 5}) == '{"meta": 1300000000.00, "c": 0.05}'
+    assert post_result_json(130000000001, ["a"], {"b": ["invalid ttl"]}) == (
+        '{"modified": 1300000000.01, "success": ["a"], "failed": {"b": ["invalid ttl"]}}')
+
+
+def test_layouts():
+    items = ['"0"', '"1"']
+    assert render_items(items, JSON) == b'["0", "1"]'
+    assert render_items(items, NEWLINES) == b'"0"\n"1"\n'
+    assert render_items(items, WHOISI) == bytes.fromhex("00000003223022" "00000003223122")
+    assert render_items([], NEWLINES) == b"" and render_items([], WHOISI) == b"" and render_items([], JSON) == b"[]"
+
+
+@pytest.mark.parametrize("header,expected", [
+    (None, JSON), ("", JSON), ("application/newlines", NEWLINES), ("application/whoisi", WHOISI),
+    ("application/newlines, */*", NEWLINES), ("application/xxx", JSON), ("*/*", JSON), ("application/*", JSON),
+    ("application/whoisi, application/newlines", WHOISI), ("application/newlines, application/whoisi", WHOISI),
+    ("application/json;q=0.5, application/newlines;q=0.9", NEWLINES), ("application/newlines;q=0", JSON),
+    ("application/whoisi;q=0.1, */*", JSON), ("Application/Newlines", NEWLINES), ("garbage;;;", JSON),
+])
+def test_accept_negotiation(header, expected):
+    assert choose_media_type(header) == expected
