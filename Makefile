@@ -7,14 +7,20 @@ LOADTEST_ARGS ?=
 
 .PHONY: serve test test-unit lint install migrate loadtest loadtest-smoke ceilings staging staging-test staging-down clean
 
-$(BIN)/syncstorage: setup.py
+# Serving needs only the package; the tests and benchmarks need the extras too.
+$(VENV)/.serve: setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,loadtest]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-install: $(BIN)/syncstorage
+$(VENV)/.test: setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,loadtest]'
+	touch $(VENV)/.serve $@
 
-migrate: install
+install: $(VENV)/.test
+
+migrate: $(VENV)/.serve
 	$(BIN)/syncstorage --config $(CONFIG) migrate
 
 ## serve: install, migrate the embedded SQLite database and serve on 127.0.0.1:$${PORT:-8000}

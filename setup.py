@@ -8,6 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
+    license="MPL-2.0",
     packages=find_packages(include=["syncstorage", "syncstorage.*"])
     + ["syncstorage.migrations", "syncstorage.migrations.storage", "syncstorage.migrations.users"],
     # The Alembic tree lives at the top level (migrations/) but ships inside the

@@ -16,20 +16,23 @@ from syncstorage.users.names import username_from_account
 
 from loadtest import profiles
 
-APP = "loadtest.serve_app:application"
+APP = "syncstorage.web.wsgi:application"
 TRIVIAL = "loadtest.trivial_app:application"
 FLOOR = "loadtest.floor_app:application"
 
 
 def start_gunicorn(app: str, port: int, env: dict, workers: int, threads: int, log: Path) -> subprocess.Popen:
-    """gunicorn with gthread workers on 127.0.0.1:port; returns once it answers HTTP."""
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app]
+    """gunicorn as ``syncstorage serve`` runs it (the package's gunicorn configuration), on
+    127.0.0.1:port with ``workers`` x ``threads``; returns once it answers HTTP."""
+    from syncstorage.ops.server import gunicorn_command
+
     metrics_dir = Path(log).with_suffix(".metrics")  # workers' metrics meet here (/__metrics__)
     metrics_dir.mkdir(exist_ok=True)
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PORT": str(port), "SYNCSTORAGE_SERVER_HOST": "127.0.0.1",
+           "SYNCSTORAGE_SERVER_WORKERS": str(workers), "SYNCSTORAGE_SERVER_THREADS": str(threads), **env}
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True)
+        proc = subprocess.Popen([*gunicorn_command(), app], env={**os.environ, **env}, stdout=out, stderr=out,
+                                start_new_session=True)
     wait_for(lambda: answers(f"http://127.0.0.1:{port}"), 60, interval=0.2, what=f"{app} on port {port}")
     return proc
 

@@ -8,6 +8,8 @@ and a bounded pool.
 """
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
@@ -29,6 +31,8 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
                   sqlite_busy_timeout: float = 10.0) -> sa.engine.Engine:
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(sa_url.database)), exist_ok=True)
         engine = sa.create_engine(
             sa_url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
             pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,

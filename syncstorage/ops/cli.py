@@ -6,6 +6,7 @@ environment variables; ``PORT`` sets the port of ``serve``.
 from __future__ import annotations
 
 import argparse
+import json
 import getpass
 import os
 import sys
@@ -26,27 +27,108 @@ def _settings(args) -> Settings:
 def cmd_serve(args) -> int:
     from syncstorage.ops.server import serve
 
-    settings = _settings(args)
-    serve(settings, config_path=args.config)
+    settings = _settings(args)  # a bad configuration or an unreachable database: one line, before gunicorn
+    _preflight(settings)
+    serve(args.config)
     return 0
 
 
+def _preflight(settings) -> None:
+    """The databases answer and hold the schema (what every worker would otherwise find out at once)."""
+    from syncstorage.infra.dbengine import create_engine
+    from syncstorage.storage.sql import read_shard_count
+
+    _say_database(settings)
+    engines = {url: create_engine(url) for url in {settings.storage.sqluri, settings.users.sqluri}}
+    try:
+        if settings.node.role != "users" and not settings.storage.sqluri.startswith("sqlite"):
+            read_shard_count(engines[settings.storage.sqluri])
+        for engine in engines.values():
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+    except Exception as error:
+        raise BackendError(str(getattr(error, "orig", None) or error)) from error
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+
+
+def _database_problem(error: Exception) -> str:
+    """One line for why a database cannot be used."""
+    text = str(getattr(error, "orig", None) or error).splitlines()[0]
+    if "Connection refused" in text or "Can't connect" in text:
+        return f"cannot connect ({text}); is the server running and the URL's host and port right?"
+    if "Access denied" in text:
+        return f"the database refused the credentials ({text}); check the URL's user and password"
+    if "Unknown database" in text:
+        return f"{text}; create it (README, MySQL / MariaDB)"
+    return text
+
+
+def _say_database(settings) -> None:
+    """Which database a command acts on, on stderr (so that output stays clean)."""
+    where = _safe_url(settings.storage.sqluri)
+    if settings.users.sqluri != settings.storage.sqluri:
+        where += f", users {_safe_url(settings.users.sqluri)}"
+    print(f"syncstorage: using {where}", file=sys.stderr)
+
+
+def cmd_config(args) -> int:
+    """The settings in force (defaults, ini file, environment), passwords hidden."""
+    settings = _settings(args)
+    values = settings.as_dict()
+    for section, keys in values.items():
+        for key, value in keys.items():
+            if key.endswith("sqluri") and value:
+                keys[key] = _safe_url(value)
+            elif "secret" in key and value:
+                keys[key] = "(set)"
+            elif key == "node_databases":
+                keys[key] = {node: _safe_url(url) for node, url in value.items()}
+    if args.json:
+        print(json.dumps(values, default=str))
+    else:
+        for section, keys in values.items():
+            print(f"[{section}]")
+            for key, value in keys.items():
+                print(f"{key} = {value}")
+            print()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def cmd_migrate(args) -> int:
+    from sqlalchemy import exc
+
     from syncstorage.services.migrate import migrate
 
-    migrate(_settings(args))
+    settings = _settings(args)
+    _say_database(settings)
+    try:
+        migrate(settings)
+    except exc.DBAPIError as error:
+        raise BackendError(str(error.orig if error.orig is not None else error)) from error
     return 0
 
 
 def _services(args):
     from syncstorage.services.root import build_services
 
-    return build_services(_settings(args))
+    settings = _settings(args)
+    _say_database(settings)
+    return build_services(settings)
 
 
 def _password(args) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise EOFError("no terminal")
     password = getpass.getpass("Password: ")
     if password != getpass.getpass("Again: "):
         raise SystemExit("passwords do not match")
@@ -161,8 +243,20 @@ def cmd_nodes_add(args) -> int:
     try:
         node = services.userdb.nodes.add(args.url, args.capacity)
     except exc.IntegrityError:
-        raise SystemExit(f"node {args.url} already exists") from None
+        raise SystemExit(f"syncstorage: node {args.url} already exists") from None
+    except ValueError as error:
+        raise SystemExit(f"syncstorage: {error}") from None
     print(f"added {node.url} (capacity {node.capacity} users)")
+    return 0
+
+
+def cmd_nodes_remove(args) -> int:
+    services = _services(args)
+    try:
+        services.userdb.nodes.remove(args.url)
+    except ValueError as error:
+        raise SystemExit(f"syncstorage: {error}") from None
+    print(f"removed {args.url}")
     return 0
 
 
@@ -240,9 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", default=os.environ.get("SYNCSTORAGE_CONFIG"),
                         help="ini file (default: $SYNCSTORAGE_CONFIG; else built-in defaults)")
     parser.add_argument("--version", action="version", version=f"syncstorage {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="serve with gunicorn (gthread workers)").set_defaults(func=cmd_serve)
+    sub.add_parser("serve", help="serve with gunicorn (gthread workers); HUP reloads settings and code").set_defaults(
+        func=cmd_serve)
+    config = sub.add_parser("config", help="print the settings in force (passwords hidden)")
+    config.add_argument("--json", action="store_true", help="as JSON")
+    config.set_defaults(func=cmd_config)
     sub.add_parser("migrate", help="create or upgrade the database schemas").set_defaults(func=cmd_migrate)
 
     user = sub.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
@@ -265,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     n_add.add_argument("url", help="the node URL clients use, e.g. https://sync1.example.com/")
     n_add.add_argument("--capacity", type=int, required=True, help="users the node may carry")
     n_add.set_defaults(func=cmd_nodes_add)
+    n_remove = nodes_sub.add_parser("remove", help="forget a node that holds no users")
+    n_remove.add_argument("url")
+    n_remove.set_defaults(func=cmd_nodes_remove)
     nodes_sub.add_parser("list", help="users, load, capacity and state of every node").set_defaults(
         func=cmd_nodes_list)
     n_set = nodes_sub.add_parser("set", help="change a node's capacity, availability, down flag or backoff")
@@ -317,15 +419,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; what goes wrong is one line on stderr and a non-zero exit
+    (``--debug`` shows the traceback instead)."""
     from syncstorage.infra.logs import configure_logging
 
     configure_logging()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except BackendError as error:
-        print(f"syncstorage: database unavailable: {error}", file=sys.stderr)
-        return 3
+    except BrokenPipeError:  # `syncstorage capacity | head`: the reader is gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("syncstorage: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except Exception as error:
+        if args.debug:
+            raise
+        code, message = _explain(error, args)
+        print(f"syncstorage: {message}", file=sys.stderr)
+        return code
+
+
+def _explain(error: Exception, args) -> tuple[int, str]:
+    """(exit code, one line) for an error a command met."""
+    if isinstance(error, BackendError):
+        return 3, f"database unavailable: {_database_problem(error)}"
+    if isinstance(error, FileNotFoundError) and args.config and error.filename == args.config:
+        return 2, f"no configuration file {args.config}"
+    if isinstance(error, ValueError) and str(error).startswith(("bad value for", "unknown setting")):
+        return 2, f"{error}"
+    if isinstance(error, EOFError):
+        return 2, "no password given (standard input is not a terminal): use --password-stdin"
+    return 1, f"unexpected error: {type(error).__name__}: {error} (--debug shows the traceback)"
 
 
 if __name__ == "__main__":

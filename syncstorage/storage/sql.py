@@ -40,8 +40,12 @@ def read_shard_count(engine: sa.engine.Engine) -> int:
     try:
         with engine.connect() as conn:
             value = conn.execute(sa.select(table.c.value).where(table.c.name == "shards")).scalar()
+    except exc.OperationalError as error:
+        if "no such table" in str(error) or "doesn't exist" in str(error):
+            raise BackendError("the storage database has no schema: run `syncstorage migrate`") from error
+        raise BackendError(str(error.orig if error.orig is not None else error)) from error
     except exc.DBAPIError as error:
-        raise BackendError(f"cannot read the storage schema (was `syncstorage migrate` run?): {error}") from error
+        raise BackendError(f"cannot read the storage schema (was `syncstorage migrate` run?): {error.orig}") from error
     if value is None:
         raise BackendError("storage database has no recorded shard count; run `syncstorage migrate`")
     return int(value)

@@ -14,7 +14,9 @@ what makes capacity a hard limit when many assignments race.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
+import urllib.parse
 from dataclasses import astuple, dataclass
 from typing import Callable
 
@@ -37,6 +39,27 @@ def normalise_node_url(url: str) -> str:
     if "://" not in url:
         url = "https://" + url
     return url if url.endswith("/") else url + "/"
+
+
+def validated_node_url(url: str) -> str:
+    """A node URL an operator registers, normalised; ValueError unless clients could use it:
+    http or https, a host that is a name with a dot, localhost or an address, no query."""
+    url = normalise_node_url(url)
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or any(
+            ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"{url!r} is not an http(s) URL clients can use")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if "." not in host and host != "localhost":
+            raise ValueError(f"{url!r}: {host!r} is not a host name clients can resolve (no domain)") from None
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    return url
 
 
 def configured_node_url(setting: str) -> str | None:
@@ -109,11 +132,29 @@ class NodeDB:
         return dict(self._run(lambda conn: conn.execute(stmt).all()))
 
     def add(self, url: str, capacity: int) -> Node:
-        url = normalise_node_url(url)
+        """Register a node; ValueError for a URL clients could not use or a negative capacity."""
+        url = validated_node_url(url)
+        if capacity < 0:
+            raise ValueError("capacity must be 0 or more")
         self._run(lambda conn: conn.execute(self.nodes.insert().values(url=url, capacity=capacity, available=1,
                                                                        current_load=0, downed=0, backoff=0)),
                   write=True)
         return self.get(url)
+
+    def remove(self, url: str) -> None:
+        """Forget a node that holds no users; ValueError if it is unknown or holds some."""
+        url = normalise_node_url(url)
+        n, u = self.nodes, self.users
+
+        def work(conn):
+            node = conn.execute(sa.select(n.c.nodeid).where(n.c.url == url).with_for_update()).one_or_none()
+            if node is None:
+                raise ValueError(f"no node {url}")
+            users = conn.execute(sa.select(sa.func.count()).where(u.c.nodeid == node.nodeid)).scalar()
+            if users:
+                raise ValueError(f"{url} still holds {users} users: move them first (nodes move-users)")
+            conn.execute(n.delete().where(n.c.nodeid == node.nodeid))
+        self._run(work, write=True)
 
     def update(self, url: str, **values) -> Node:
         """Change ``capacity``, ``available``, ``downed`` or ``backoff`` of an existing node."""

@@ -56,3 +56,20 @@ def test_unreachable_or_full_upstream_is_a_fast_503_with_retry_after(tmp_path):
         assert error.read() == b'"server issue: overloaded or unavailable"'
     finally:
         stop(proc)
+
+
+def test_nginx_accepts_the_tls_site(tmp_path):
+    """config/nginx-tls.conf as a site in an http{} context, with a certificate of the test's own."""
+    site = (CONFIG.parent / "nginx-tls.conf").read_text()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=sync.example.com", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    site = site.replace("/etc/letsencrypt/live/sync.example.com/fullchain.pem", str(cert)).replace(
+        "/etc/letsencrypt/live/sync.example.com/privkey.pem", str(key))
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{\n"
+                                         f"include {tmp_path}/site.conf;\n}}\n")
+    result = subprocess.run([nginx_binary(), "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path),
+                             "-e", "stderr"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr

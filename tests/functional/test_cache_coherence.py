@@ -120,13 +120,13 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
     env = {**os.environ, "SYNCSTORAGE_STORAGE_SQLURI": mysql_url, "SYNCSTORAGE_CACHE_SERVERS": private_memcached.address,
            "SYNCSTORAGE_CACHE_TIMEOUT": "0.1", "SYNCSTORAGE_NODE_URL": "auto"}
     engine = create_engine(mysql_url)
+    from syncstorage.ops.server import gunicorn_command
     from syncstorage.users.sql import UserDB
     name = new_username()
     userid = UserDB(engine).create_user(name, None, password_hash()).userid
     log = open(tmp_path / "gunicorn.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "-k", "gthread",
-                               "--threads", "8", "loadtest.serve_app:application"], env=env, stdout=log, stderr=log,
-                              start_new_session=True)
+    env.update({"PORT": str(port), "SYNCSTORAGE_SERVER_WORKERS": "2", "SYNCSTORAGE_SERVER_THREADS": "8"})
+    server = subprocess.Popen(gunicorn_command(), env=env, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}/1.1/{name}"
     token = base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
 

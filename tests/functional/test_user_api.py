@@ -248,7 +248,8 @@ def test_captcha_html_is_404_when_disabled(testapp):
 
 
 def test_captcha_verifier_down_is_503(make_testapp):
-    app = make_testapp(users__captcha=True, users__captcha_verify_url=f"http://127.0.0.1:{free_port()}/verify")
+    app = make_testapp(users__captcha=True, users__captcha_verify_url=f"http://127.0.0.1:{free_port()}/verify",
+                       users__captcha_public_key="public-key", users__captcha_secret="private-key")
     email, name = unique_account()
     res = create(app, name, {"email": email, "password": "s3cret-password", "captcha-challenge": "c",
                              "captcha-response": "right"}, status=503)

@@ -60,3 +60,28 @@ def test_settings_are_read_only():
         with pytest.raises(AttributeError):
             assign()
     assert settings.users.sqluri == settings.storage.sqluri  # the default: one database
+
+
+def test_misspelt_variables_are_refused_with_a_hint():
+    with pytest.raises(ValueError, match="did you mean SYNCSTORAGE_STORAGE_SQLURI"):
+        load_settings(environ={"SYNCSTORAGE_STORAGE_SQLURL": "sqlite://"})
+    load_settings(environ={"SYNCSTORAGE_CONFIG": "x.ini", "SYNCSTORAGE_COMMIT": "abc"})  # not settings, known
+
+
+@pytest.mark.parametrize("name,value", [("storage.batch_max_count", -1), ("storage.quota_kb", -1),
+                                        ("server.threads", 0), ("server.port", 70000), ("abuse.window", 0),
+                                        ("storage.pool_timeout", 0)])
+def test_out_of_range_values_are_refused_naming_the_setting(name, value):
+    section, key = name.split(".")
+    with pytest.raises(ValueError, match=rf"\[{section}\] {key}"):
+        load_settings(overrides={name: value}, environ={})
+
+
+def test_a_captcha_without_keys_is_refused():
+    with pytest.raises(ValueError, match=r"\[users\] captcha"):
+        load_settings(overrides={"users.captcha": True}, environ={})
+
+
+def test_production_ini_is_usable_as_shipped():
+    settings = load_settings(str(ROOT / "production.ini"), environ={})
+    assert not settings.users.captcha and settings.server.trusted_proxies and settings.users.public_url

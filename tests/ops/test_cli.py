@@ -158,3 +158,42 @@ def test_nodes_add_list_set_drain_and_move(tmp_path, make_database, make_user):
         assert node2.services.storage.get_item(account.userid, "bookmarks", "b", 2 * 10**11).payload == account.username
     assert run(config, "nodes", "set", n2, "--down", "yes").returncode == 0
     assert "down" in run(config, "nodes", "list").stdout
+
+
+def test_hup_applies_an_edited_configuration(tmp_path):
+    """Runbook §2: `kill -HUP` on what `serve` started re-reads the ini file in new workers."""
+    import signal
+    import urllib.request
+
+    config = tmp_path / "node.ini"
+
+    def write(node_url: str, threads: int) -> None:
+        config.write_text(f"[storage]\nsqluri = sqlite:///{tmp_path / 'node.db'}\n[node]\nurl = {node_url}\n"
+                          f"[server]\nworkers = 1\nthreads = {threads}\n")
+
+    write("https://first.example/", 2)
+    assert run(str(config), "migrate").returncode == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "syncstorage.ops.cli", "--config", str(config), "serve"],
+                            env={"PORT": str(port), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/user/1.0/kismw365lo7emoxr3ohojgpild6lph4b"
+
+    def node() -> bytes:
+        with urllib.request.urlopen(base + "/node/weave", timeout=5) as res:
+            return res.read()
+    try:
+        wait_for(lambda: urllib.request.urlopen(base, timeout=2).read(), 30, interval=0.2, what="the server")
+        request = urllib.request.Request(base, method="PUT",
+                                         data=b'{"email": "john@example.com", "password": "password1"}')
+        urllib.request.urlopen(request, timeout=10).read()
+        assert node() == b"https://first.example/"
+
+        write("https://second.example/", 3)
+        proc.send_signal(signal.SIGHUP)  # `serve` exec'd gunicorn: this is its master
+        wait_for(lambda: node() == b"https://second.example/", 30, interval=0.2, what="the new workers")
+        assert proc.poll() is None  # the same master, still serving
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0

@@ -135,3 +135,22 @@ def test_directory_rereads_the_table_after_its_refresh(userdb):
     assert directory.by_url("https://a.example").nodeid == node.nodeid
     assert directory.by_id(node.nodeid).url == node.url
     assert directory.by_id(None) is None
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://node.example.com/", "https://", "http://node.example.com/?x=1",
+                                 "https://node.example.com:99999/", "https://exa mple.com/"])
+def test_node_urls_clients_could_not_use_are_refused(url):
+    from syncstorage.users.nodes import validated_node_url
+
+    with pytest.raises(ValueError):
+        validated_node_url(url)
+
+
+@pytest.mark.parametrize("url,expected", [("sync1.example.com", "https://sync1.example.com/"),
+                                          ("http://127.0.0.1:8000", "http://127.0.0.1:8000/"),
+                                          ("http://localhost:8000/", "http://localhost:8000/"),
+                                          ("https://[::1]:8443/", "https://[::1]:8443/")])
+def test_node_urls_are_normalised(url, expected):
+    from syncstorage.users.nodes import validated_node_url
+
+    assert validated_node_url(url) == expected

@@ -10,9 +10,23 @@ from syncstorage.wire.errors import NotFound, Throttled
 from syncstorage.gate.passwords import hash_password, strong_enough
 from syncstorage.web.views.users import check_reset_code
 
+# Self-contained (no external font, script or style) and readable on a phone: one column
+# that fills a narrow screen and stays narrow on a wide one, inputs large enough to tap.
 PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Firefox Sync - {title}</title></head>
-<body><h1>{title}</h1>{body}</body></html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Firefox Sync - {title}</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; margin: 0; padding: 1rem; color: #1c1b22; background: #f9f9fb; }}
+main {{ max-width: 28rem; margin: 0 auto; }}
+h1 {{ font-size: 1.5rem; }}
+label {{ display: block; font-weight: 600; }}
+input {{ display: block; width: 100%; box-sizing: border-box; font-size: 1rem; padding: .6rem; margin-top: .25rem;
+         border: 1px solid #8f8f9d; border-radius: 4px; }}
+button {{ font-size: 1rem; padding: .7rem 1.2rem; border: 0; border-radius: 4px; background: #0061e0; color: #fff; }}
+.error {{ color: #a4000f; background: #ffe8e8; padding: .6rem; border-radius: 4px; }}
+</style></head>
+<body><main><h1>{title}</h1>{body}</main></body></html>
 """
 
 
@@ -28,12 +42,15 @@ def captcha_html(services, call) -> Response:
 
 
 def _form(username: str = "", key: str = "", error: str = "") -> str:
-    message = f'<p class="error">{html.escape(error)}</p>' if error else ""
+    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return (message + '<form method="post" action="/weave-password-reset">'
-            f'<p><label>User name <input name="username" value="{html.escape(username)}"></label></p>'
-            f'<p><label>Reset code <input name="key" value="{html.escape(key)}"></label></p>'
-            '<p><label>New password <input type="password" name="password"></label></p>'
-            '<p><label>Confirm <input type="password" name="confirm"></label></p>'
+            f'<p><label>User name <input name="username" autocomplete="username" autocapitalize="none" '
+            f'value="{html.escape(username)}"></label></p>'
+            f'<p><label>Reset code <input name="key" autocapitalize="characters" autocomplete="one-time-code" '
+            f'value="{html.escape(key)}"></label></p>'
+            '<p><label>New password <input type="password" name="password" autocomplete="new-password" '
+            'minlength="8"></label></p>'
+            '<p><label>Confirm <input type="password" name="confirm" autocomplete="new-password"></label></p>'
             '<p><button type="submit">Change password</button></p></form>')
 
 
