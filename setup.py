@@ -33,6 +33,7 @@ setup(
             "aiosmtpd>=1.4,<2",
             "hypothesis>=6.100,<7",
             "import-linter>=2,<3",  # the layer rules of setup.cfg, checked in CI (make lint)
+            "selenium>=4.20,<5",  # the reset page in Debian's chromium (chromium-driver; no driver download)
         ],
         "loadtest": [
             "locust>=2.30,<3",
