@@ -197,18 +197,23 @@ def test_reset_page_and_clearing_a_code(make_testapp, make_user, smtp_sink):
              headers={"X-Weave-Password-Reset": code2}, status=400)
 
 
-# -- captcha (reCAPTCHA v1 verify protocol, answered by a local verifier) ----------
+# -- captcha (siteverify and reCAPTCHA v1, answered by a local verifier) -------------
 @pytest.fixture
 def captcha_verifier():
-    """An HTTP verifier on loopback that accepts the answer 'right' for any challenge."""
+    """An HTTP verifier on loopback that accepts the answer 'right': siteverify JSON when asked
+    with ``secret``, the v1 text answer when asked with ``privatekey``."""
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
             seen.append(form)
-            ok = form.get("response") == ["right"] and form.get("privatekey") == ["private-key"]
-            body = b"true\n" if ok else b"false\nincorrect-captcha-sol"
+            if "secret" in form:
+                ok = form.get("response") == ["right"] and form.get("secret") == ["private-key"]
+                body = json.dumps({"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}).encode()
+            else:
+                ok = form.get("response") == ["right"] and form.get("privatekey") == ["private-key"]
+                body = b"true\n" if ok else b"false\nincorrect-captcha-sol"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -225,22 +230,27 @@ def captcha_verifier():
     server.server_close()
 
 
-def test_captcha_on_account_creation(make_testapp, captcha_verifier):
+@pytest.mark.parametrize("protocol", ["siteverify", "recaptcha-v1"])
+def test_captcha_on_account_creation(make_testapp, captcha_verifier, protocol):
     url, seen = captcha_verifier
     app = make_testapp(users__captcha=True, users__captcha_secret="private-key", users__captcha_verify_url=url,
-                       users__captcha_public_key="public-key", users__shared_secret="letmein")
+                       users__captcha_public_key="public-key", users__shared_secret="letmein",
+                       users__captcha_protocol=protocol)
     email, name = unique_account()
     body = {"email": email, "password": "s3cret-password"}
     assert create(app, name, body, status=400).body == b"2"  # no answer
     assert create(app, name, {**body, "captcha-challenge": "c", "captcha-response": "wrong"}, status=400).body == b"2"
     assert create(app, name, {**body, "captcha-challenge": "c", "captcha-response": "right"}).text == name
-    assert seen[-1]["challenge"] == ["c"]
+    assert seen[-1]["challenge" if protocol == "recaptcha-v1" else "secret"] == ["c" if protocol == "recaptcha-v1"
+                                                                                else "private-key"]
     email2, name2 = unique_account()
     create(app, name2, {"email": email2, "password": "s3cret-password"}, headers={"X-Weave-Secret": "nope"},
            status=400)
     create(app, name2, {"email": email2, "password": "s3cret-password"}, headers={"X-Weave-Secret": "letmein"})
     html = app.get("/misc/1.0/captcha_html")
     assert "public-key" in html.text and html.content_type == "text/html"
+    # what Sync 1.1 clients read from the page: the v1 field names
+    assert 'name="recaptcha_response_field"' in html.text and 'recaptcha_challenge_field' in html.text
 
 
 def test_captcha_html_is_404_when_disabled(testapp):
