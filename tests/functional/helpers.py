@@ -1,4 +1,6 @@
 """Helpers for functional tests."""
+import email
+import email.policy
 import time
 
 from loadtest.services import wait_for
@@ -18,3 +20,17 @@ def seed(testapp, root):
 def intact(testapp, root):
     record = testapp.get(f"{root}/storage/c/keep").json
     assert (record["payload"], record["sortindex"]) == ("precious", 1)
+
+
+class Inbox:
+    """Collects delivered envelopes; ``text(i)`` decodes a body as a mail reader would."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def text(self, index: int) -> str:
+        return email.message_from_bytes(self.messages[index].content, policy=email.policy.default).get_content()

@@ -1,6 +1,4 @@
 """User API 1.0 (spec §6): accounts, node, passwords, e-mail, reset codes by SMTP, captcha."""
-import email
-import email.policy
 import json
 import re
 import threading
@@ -15,6 +13,7 @@ from loadtest.services import free_port, wait_for
 from syncstorage.users.names import username_from_account
 
 from ..conftest import PASSWORD
+from .helpers import Inbox
 
 EMAIL = "john@example.com"
 NAME = username_from_account(EMAIL)
@@ -104,20 +103,6 @@ def test_email_change(testapp, make_user):
 
 
 # -- password reset through a real SMTP sink --------------------------------------
-class Inbox:
-    """Collects delivered envelopes; ``text(i)`` decodes a body as a mail reader would."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def text(self, index: int) -> str:
-        return email.message_from_bytes(self.messages[index].content, policy=email.policy.default).get_content()
-
-
 def reset_code_in(text: str) -> str:
     return re.search(r"[A-Z0-9]{4}(-[A-Z0-9]{4}){3}", text).group()
 

@@ -85,3 +85,11 @@ def test_a_captcha_without_keys_is_refused():
 def test_production_ini_is_usable_as_shipped():
     settings = load_settings(str(ROOT / "production.ini"), environ={})
     assert not settings.users.captcha and settings.server.trusted_proxies and settings.users.public_url
+
+
+def test_make_serve_protects_itself_like_production():
+    """Admission control on, with spare threads to refuse the excess quickly (docs/benchmarks.md §5)."""
+    dev = load_settings(str(ROOT / "config" / "development.ini"), environ={})
+    prod = load_settings(str(ROOT / "production.ini"), environ={})
+    assert dev.overload.max_concurrent == prod.overload.max_concurrent > 0
+    assert dev.server.threads > dev.overload.max_concurrent

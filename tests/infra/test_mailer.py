@@ -1,6 +1,4 @@
 """Mail to a provider: implicit TLS with a verified certificate, and a login."""
-import email
-import email.policy
 import subprocess
 
 import pytest
@@ -12,14 +10,7 @@ from syncstorage.infra.config import load_settings
 from syncstorage.infra.dbengine import BackendError
 from syncstorage.infra.mailer import Mailer
 
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
+from ..functional.helpers import Inbox
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
@@ -57,8 +48,7 @@ def test_implicit_tls_with_a_login(tls_smtp):
     mailer(controller.port, **{"smtp.username": "sync@example.com", "smtp.password": "app-password"}).send(
         "you@example.com", "Reset", "your code")
     wait_for(lambda: inbox.messages, 5, what="the mail")
-    body = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default).get_content()
-    assert body.strip() == "your code"
+    assert inbox.text(0).strip() == "your code"
 
 
 def test_a_wrong_password_is_a_backend_error(tls_smtp):
