@@ -18,6 +18,23 @@ from pathlib import Path
 import pymysql
 
 
+def freeze(pid: int) -> None:
+    """SIGSTOP ``pid`` and return once every one of its threads has stopped: a thread running on
+    another core finishes its time slice first, and could still answer a request sent meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # the thread ended meanwhile
+            if state not in ("T", "t"):
+                return False
+        return True
+    wait_for(stopped, 10, interval=0.001, what=f"process {pid} to stop")
+
+
 class ServiceUnavailable(RuntimeError):
     """The binaries for a service are not installed."""
 
@@ -111,7 +128,7 @@ class MariaDB:
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections hang as with a stuck database."""
-        os.kill(self.process.pid, signal.SIGSTOP)
+        freeze(self.process.pid)
 
     def resume(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)
@@ -160,7 +177,7 @@ class Memcached:
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): requests time out as in a network partition."""
-        os.kill(self.process.pid, signal.SIGSTOP)
+        freeze(self.process.pid)
 
     def resume(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)
