@@ -103,14 +103,14 @@ class MariaDB:
              "--skip-log-bin", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
              "--max-connections=500", "--character-set-server=utf8mb4", *self._as_root_args()],
             stdout=log, stderr=log, start_new_session=True)
-        wait_for(lambda: self._root_connection().close() or True, timeout, what="MariaDB to accept connections")
-        with self._root_connection() as conn, conn.cursor() as cur:
+        wait_for(lambda: self.root_connection().close() or True, timeout, what="MariaDB to accept connections")
+        with self.root_connection() as conn, conn.cursor() as cur:
             for host in ("127.0.0.1", "localhost"):
                 cur.execute(f"CREATE USER IF NOT EXISTS '{self.USER}'@'{host}' IDENTIFIED BY '{self.PASSWORD}'")
                 cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{self.USER}'@'{host}'")
         return self
 
-    def _root_connection(self):
+    def root_connection(self):
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"mysqld exited with {self.process.returncode}; see {self.basedir / 'mysqld.log'}")
         return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
@@ -120,7 +120,7 @@ class MariaDB:
 
     def create_database(self, name: str, replace: bool = True) -> str:
         """Create database ``name`` (empty when ``replace``, else kept if it exists); return its URL."""
-        with self._root_connection() as conn, conn.cursor() as cur:
+        with self.root_connection() as conn, conn.cursor() as cur:
             if replace:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
