@@ -25,7 +25,7 @@ from pathlib import Path
 
 from loadtest.services import MariaDB, Memcached, free_port
 
-from loadtest import ceilings, datagen, knee, servers
+from loadtest import ceilings, datagen, knee, procstat, servers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,8 +84,24 @@ def scrape_or_none(base: str) -> dict | None:
         return None  # an external target that does not show us its metrics
 
 
-def server_figures(before: dict, after: dict, out: Path) -> dict:
-    """Cache hit ratio and SQL statements per completed session over the Locust run."""
+def server_processes(procs: list, mariadb, memcached) -> dict[str, list[int]]:
+    """The processes whose CPU serves the sessions: gunicorn's master and workers, MariaDB, memcached
+    (SQLite runs inside the workers)."""
+    parts = {"app": procstat.tree(procs[0].pid)} if procs else {}
+    if mariadb is not None:
+        parts["database"] = [mariadb.process.pid]
+    if memcached is not None:
+        parts["memcached"] = [memcached.process.pid]
+    return parts
+
+
+def cpu_seconds(parts: dict[str, list[int]]) -> dict[str, float]:
+    return {name: procstat.usage(pids).cpu for name, pids in parts.items()}
+
+
+def server_figures(before: dict, after: dict, out: Path, cpu: dict[str, float] | None = None) -> dict:
+    """Cache hit ratio, SQL statements and server CPU (``cpu``: seconds per part over the run) per
+    completed session over the Locust run."""
     def delta(prefix):
         return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(prefix))
     hits = delta("syncstorage_cache_requests_total{kind=meta,result=hit}") + \
@@ -100,6 +116,10 @@ def server_figures(before: dict, after: dict, out: Path) -> dict:
     figures = {"cache_lookups": lookups, "cache_hit_ratio": hits / lookups if lookups else None,
                "sql_statements": statements, "sessions": sessions,
                "sql_statements_per_session": statements / sessions if sessions else None}
+    if cpu:
+        figures["cpu_seconds"] = cpu
+        figures["cpu_ms_per_session"] = {name: seconds * 1000 / sessions if sessions else None
+                                         for name, seconds in {**cpu, "total": sum(cpu.values())}.items()}
     (out / "server_metrics.json").write_text(json.dumps(figures, indent=2))
     return figures
 
@@ -134,7 +154,12 @@ def write_report(args, out: Path, summary: dict, ceiling_runs: dict | None, setu
                   f"- SQL statements: {figures['sql_statements']:.0f} = "
                   + (f"{per_session:.2f} per session" if per_session is not None else "n/a"),
                   f"- cache lookups: {figures['cache_lookups']:.0f}, hit ratio "
-                  + (f"{ratio:.1%}" if ratio is not None else "n/a (no memcached)"), ""]
+                  + (f"{ratio:.1%}" if ratio is not None else "n/a (no memcached)")]
+        per = figures.get("cpu_ms_per_session")
+        if per and per.get("total") is not None:
+            parts = ", ".join(f"{name} {ms:.2f}" for name, ms in per.items() if name != "total")
+            lines += [f"- server CPU per session: {per['total']:.2f} ms ({parts}; from /proc over the step run)"]
+        lines += [""]
     lines += ["## Steps", ""] + summary["table"] + ["", "![throughput and latency against offered load](knee.png)",
                                                      ""]
     path = out / "report.md"
@@ -195,13 +220,15 @@ def main(argv=None) -> int:
             elif args.ceilings_seconds:
                 print("wrk is not installed: no ceilings in this report (apt-get install wrk)", flush=True)
         print(f"step load: {args.step_count} steps of {args.step_seconds:g} s against {base} ...", flush=True)
-        before = scrape_or_none(base)
+        parts = server_processes(procs, mariadb, memcached) if not args.target else {}
+        before, cpu_before = scrape_or_none(base), cpu_seconds(parts)
         started = time.time()
         run_locust(args, base, out)
         print(f"locust finished in {time.time() - started:.0f} s", flush=True)
-        after = scrape_or_none(base)
+        after, cpu_after = scrape_or_none(base), cpu_seconds(parts)
         if before is not None and after is not None:
-            setup["server_metrics"] = server_figures(before, after, out)
+            cpu = {name: cpu_after[name] - cpu_before[name] for name in parts}
+            setup["server_metrics"] = server_figures(before, after, out, cpu)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
     summary = knee.analyse(out, args.interval, args.settle, title=f"Sync sessions under step load ({setup['backend']})")
