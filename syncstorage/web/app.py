@@ -51,8 +51,9 @@ class SyncApp:
         started = time.perf_counter()
         # Only our proxy's clock counts: anyone else could claim a long wait and so
         # raise everyone's X-Weave-Backoff.
-        waited = observe_queue(environ.get("HTTP_X_REQUEST_START"), time.time()) \
-            if s.addresses.is_proxy(environ.get("REMOTE_ADDR")) else None
+        request_start = environ.get("HTTP_X_REQUEST_START")
+        waited = observe_queue(request_start, time.time()) \
+            if request_start and s.addresses.is_proxy(environ.get("REMOTE_ADDR")) else None
         if waited is not None:
             s.signals.observe_queue(waited)
         # The undecoded path: enough for the checks below and for logs, and it
