@@ -11,7 +11,7 @@ from syncstorage.web.app import make_app
 from loadtest.services import wait_for
 
 from ..conftest import PASSWORD
-from .test_user_api import reset_code_in, smtp_sink  # noqa: F401  (fixture)
+from .test_user_api import reset_code_in
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -82,7 +82,7 @@ def _basic(name, password):
 
 # -- password reset -------------------------------------------------------------------
 @pytest.mark.parametrize("public_url", ["https://sync.example.com", ""])
-def test_reset_mail_ignores_the_host_header(make_testapp, make_user, smtp_sink, public_url):  # noqa: F811
+def test_reset_mail_ignores_the_host_header(make_testapp, make_user, smtp_sink, public_url):
     controller, inbox = smtp_sink
     app = make_testapp(smtp__host="127.0.0.1", smtp__port=controller.port, users__public_url=public_url)
     account = make_user(app, login=False)
@@ -97,7 +97,7 @@ def test_reset_mail_ignores_the_host_header(make_testapp, make_user, smtp_sink, 
         assert not re.search(r"https?://", text)
 
 
-def test_reset_mails_and_code_guesses_are_limited(make_testapp, make_user, smtp_sink):  # noqa: F811
+def test_reset_mails_and_code_guesses_are_limited(make_testapp, make_user, smtp_sink):
     controller, inbox = smtp_sink
     app = make_testapp(smtp__host="127.0.0.1", smtp__port=controller.port, abuse__reset_mails_per_account=2,
                        abuse__reset_code_failures=3, cache__prefix=_fresh())

@@ -20,7 +20,6 @@ from syncstorage.users.names import username_from_account
 from syncstorage.web.app import make_app
 
 from ..conftest import REQUIRE_SERVICES
-from .test_user_api import smtp_sink  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.services  # a browser, a server thread and an SMTP sink
 
@@ -61,7 +60,7 @@ def browser():
 
 
 @pytest.fixture
-def server(make_settings, smtp_sink):  # noqa: F811
+def server(make_settings, smtp_sink):
     controller, inbox = smtp_sink
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -80,6 +79,18 @@ def _shot(driver, name: str, size: tuple[int, int]) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def submit(driver) -> None:
+    """Click the form's button and wait until the answer page has replaced the form (reading the
+    page before that would find the old form's elements, gone a moment later)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.TAG_NAME, "button")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
 
 
 def test_reset_flow_in_a_browser(browser, server, configuration):
@@ -107,13 +118,13 @@ def test_reset_flow_in_a_browser(browser, server, configuration):
 
     browser.find_element(By.NAME, "password").send_keys("a new password")
     browser.find_element(By.NAME, "confirm").send_keys("another password")
-    browser.find_element(By.TAG_NAME, "button").click()
+    submit(browser)
     assert "do not match" in browser.find_element(By.CLASS_NAME, "error").text
     _shot(browser, "reset-error-phone", PHONE)
 
     browser.find_element(By.NAME, "password").send_keys("a new password")
     browser.find_element(By.NAME, "confirm").send_keys("a new password")
-    browser.find_element(By.TAG_NAME, "button").click()
+    submit(browser)
     assert "Password changed" in browser.find_element(By.TAG_NAME, "h1").text
     _shot(browser, "reset-done-desktop", DESKTOP)
 

@@ -7,13 +7,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from loadtest.services import free_port, wait_for
 from syncstorage.users.names import username_from_account
 
 from ..conftest import PASSWORD
-from .helpers import Inbox
 
 EMAIL = "john@example.com"
 NAME = username_from_account(EMAIL)
@@ -105,15 +103,6 @@ def test_email_change(testapp, make_user):
 # -- password reset through a real SMTP sink --------------------------------------
 def reset_code_in(text: str) -> str:
     return re.search(r"[A-Z0-9]{4}(-[A-Z0-9]{4}){3}", text).group()
-
-
-@pytest.fixture
-def smtp_sink():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 def test_password_reset_by_mailed_code(make_testapp, make_user, smtp_sink):

@@ -42,12 +42,6 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path):
         load_settings(overrides={"users.captcha": "maybe"}, environ={})
 
 
-def test_settings_are_read_only():
-    settings = load_settings(environ={})
-    with pytest.raises(AttributeError):
-        settings.storage = None
-
-
 def test_shipped_ini_files_load():
     for path in (ROOT / "config" / "development.ini", ROOT / "production.ini"):
         settings = load_settings(str(path), environ={})
