@@ -25,6 +25,7 @@ setup(
         "PasteDeploy>=3,<4",
         "pylibmc>=1.6,<2",
         "prometheus-client>=0.20,<1",
+        "bcrypt>=4.1,<6",  # verifies the bcrypt hashes of accounts imported from FSyncMS
     ],
     extras_require={
         "test": [
