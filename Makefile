@@ -18,7 +18,16 @@ $(VENV)/.test: setup.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,loadtest]'
 	touch $(VENV)/.serve $@
 
-install: $(VENV)/.test
+# weave-minimal (a Sync 1.1 server accounts are imported from) for the import tests, in a
+# virtualenv of its own: it needs werkzeug 0.16, the load tests' Flask needs werkzeug 2+.
+# Where it cannot be installed its tests skip (CI requires them).
+$(VENV)/weave-minimal/.installed: $(VENV)/.test
+	$(PYTHON) -m venv $(VENV)/weave-minimal && \
+	$(VENV)/weave-minimal/bin/python -m pip install --quiet --disable-pip-version-check \
+		'weave-minimal==1.5.1' 'werkzeug==0.16.1' 'setuptools<81' && touch $@ || \
+	echo "weave-minimal could not be installed: its import tests will skip"
+
+install: $(VENV)/.test $(VENV)/weave-minimal/.installed
 
 migrate: $(VENV)/.serve
 	$(BIN)/syncstorage --config $(CONFIG) migrate

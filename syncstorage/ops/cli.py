@@ -1,4 +1,4 @@
-"""The ``syncstorage`` command: serve, migrate, user, nodes, node-status, purge-ttl, capacity.
+"""The ``syncstorage`` command: serve, migrate, user, import, nodes, node-status, purge-ttl, capacity.
 
 Settings come from ``--config`` (or SYNCSTORAGE_CONFIG), then SYNCSTORAGE_*
 environment variables; ``PORT`` sets the port of ``serve``.
@@ -185,6 +185,25 @@ def cmd_user_passwd(args) -> int:
     return 0
 
 
+def cmd_user_email(args) -> int:
+    from syncstorage.users.names import valid_email
+
+    services = _services(args)
+    user = _existing_user(services, args.username)
+    if not valid_email(args.email):
+        raise SystemExit(f"invalid e-mail address {args.email!r}")
+    services.userdb.set_email(user, args.email)
+    print(f"e-mail of {user.username} set to {args.email}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from syncstorage.ops import importing
+
+    return importing.run(_services(args), args.kind, args.source, dry_run=args.dry_run, replace=args.replace,
+                         report_file=args.report)
+
+
 def cmd_purge_ttl(args) -> int:
     """Delete expired records in bounded batches until none is left (or --max-rows)."""
     services = _services(args)
@@ -357,6 +376,25 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     passwd.set_defaults(func=cmd_user_passwd)
+    email = user.add_parser("email", help="set an account's e-mail address (where reset codes go)")
+    email.add_argument("username")
+    email.add_argument("email")
+    email.set_defaults(func=cmd_user_email)
+
+    imp = sub.add_parser("import", help="import accounts and records from another Sync 1.1 server "
+                                        "(docs/migrating.md)")
+    imp_sub = imp.add_subparsers(dest="kind", required=True)
+    for kind, what in (("weave-minimal", "weave-minimal's data folder (--data-dir)"),
+                       ("fsyncms", "FSyncMS's database URL, e.g. mysql+pymysql://USER:PASS@HOST/fsync "
+                                   "or sqlite:////var/www/fsyncms/weave_db")):
+        one = imp_sub.add_parser(kind, help=f"from {kind}")
+        one.add_argument("source", help=what)
+        one.add_argument("--dry-run", action="store_true", help="read and check the source, write nothing")
+        one.add_argument("--replace", action="store_true",
+                         help="also overwrite accounts that hold data newer than the source's")
+        one.add_argument("--report", metavar="FILE",
+                         help="write the comparison per account and collection to FILE (tab-separated)")
+        one.set_defaults(func=cmd_import)
 
     nodes = sub.add_parser("nodes", help="storage nodes and user assignment (user database)")
     nodes_sub = nodes.add_subparsers(dest="nodes_command", required=True)

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from syncstorage.services.root import Services
-from syncstorage.storage.sql import SQLStorage
-from syncstorage.storage.transfer import CopyMismatch, copy_user
+from syncstorage.storage.transfer import CopyMismatch, copy_user, forget, sql_store
 from syncstorage.users.nodes import Node, NodeFull
 
 COPY_ATTEMPTS = 3
@@ -36,15 +35,6 @@ class MoveReport:
     users: int = 0
     records: int = 0
     failed: list[str] = field(default_factory=list)
-
-
-def _sql(store) -> SQLStorage:
-    return getattr(store, "store", store)  # CachedStorage wraps an SQLStorage
-
-
-def _forget(store, userid: int) -> None:
-    if hasattr(store, "invalidate"):
-        store.invalidate(userid)
 
 
 def move_users(services: Services, source: Node, target: Node, count: int | None = None, batch: int = 100,
@@ -84,7 +74,7 @@ def move_users(services: Services, source: Node, target: Node, count: int | None
                     report.failed.append(user.username)
                     continue
                 settled.add(user.userid)
-                _forget(target_store, user.userid)
+                forget(target_store, user.userid)
                 source_store.delete_storage(user.userid)
                 report.users += 1
                 report.records += copied
@@ -99,7 +89,7 @@ def move_users(services: Services, source: Node, target: Node, count: int | None
 def _copy_verified(source_store, target_store, userid: int, copy_batch: int) -> int:
     for attempt in range(1, COPY_ATTEMPTS + 1):
         try:
-            return copy_user(_sql(source_store), _sql(target_store), userid, copy_batch)
+            return copy_user(sql_store(source_store), sql_store(target_store), userid, copy_batch)
         except CopyMismatch:
             if attempt == COPY_ATTEMPTS:
                 raise

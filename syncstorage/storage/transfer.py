@@ -13,6 +13,17 @@ from __future__ import annotations
 from syncstorage.storage.sql import SQLStorage
 
 
+def sql_store(store) -> SQLStorage:
+    """The SQL store under ``store`` (CachedStorage wraps one): copies bypass the cache."""
+    return getattr(store, "store", store)
+
+
+def forget(store, userid: int) -> None:
+    """After rows changed under ``store``'s cache: drop what it remembers of the user."""
+    if hasattr(store, "invalidate"):
+        store.invalidate(userid)
+
+
 class CopyMismatch(Exception):
     """The copy differs from the source (the source changed meanwhile, or a write failed)."""
 

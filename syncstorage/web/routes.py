@@ -10,10 +10,10 @@ from typing import Callable
 from routes import Mapper
 
 from syncstorage.web.views import ops, pages, storage as storage_views, users as user_views
+from syncstorage.wire.wbo import NAME
 
 API = r"1\.0|1|1\.1"
 USER_API = r"1\.0|1"
-NAME = r"[A-Za-z0-9._-]+"
 
 # name, path template, role (ops = every role), {method: handler(services, call) -> Response}
 ROUTES: tuple[tuple[str, str, str, dict[str, Callable]], ...] = (

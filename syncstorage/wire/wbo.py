@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+NAME = r"[A-Za-z0-9._-]+"  # what user and collection names in URLs are made of
 MAX_ID_BYTES = 64
 MAX_PARENT_CHARS = 64
 MAX_PAYLOAD_BYTES = 262144
