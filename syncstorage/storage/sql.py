@@ -451,14 +451,14 @@ class SQLStorage(RecordExport, Storage):
         return self._run(work, write=True)
 
     def delete_storage(self, userid: int) -> None:
+        self._run(lambda conn: self._delete_user_rows(conn, userid), write=True)
+
+    def _delete_user_rows(self, conn, userid: int) -> None:
+        """Lock the user's collections, then delete their records and totals (in ``conn``'s transaction)."""
         table = self.schema.wbo_for(userid)
-
-        def work(conn):
-            conn.execute(self._uc_lock_user, {"uid": userid}).all()
-            conn.execute(table.delete().where(table.c.userid == userid))
-            conn.execute(self._uc_delete_user, {"uid": userid})
-
-        self._run(work, write=True)
+        conn.execute(self._uc_lock_user, {"uid": userid}).all()
+        conn.execute(table.delete().where(table.c.userid == userid))
+        conn.execute(self._uc_delete_user, {"uid": userid})
 
     def retire_user(self, userid: int, now: int) -> None:
         """Retire the id first, then lock and delete the user's rows, in one transaction.

@@ -1,36 +1,22 @@
 """``syncstorage import``, run as an operator runs it: summary, report file, exit status,
 progress, and accounts placed on their storage node."""
 import csv
-import hashlib
 import io
-import sqlite3
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from syncstorage.gate.passwords import WEAVE_MINIMAL_SALT
 from syncstorage.infra.config import load_settings
 from syncstorage.services.imports.importer import Progress, import_accounts
 from syncstorage.services.imports.weave_minimal import WeaveMinimalSource
 from syncstorage.web.app import make_app
 
 from ..conftest import SHARDS
+from ..services.imports.files import weave_minimal_account
 
 pytestmark = pytest.mark.services  # runs the command line in subprocesses
-
-
-def weave_minimal_account(folder, user: str, password: str, collections: dict[str, list[tuple]]) -> None:
-    """An account file exactly as weave-minimal 1.5.1 writes it (its set_item's table)."""
-    digest = hashlib.sha1((WEAVE_MINIMAL_SALT + password).encode()).hexdigest()[:16]
-    with sqlite3.connect(folder / f"{user}.{digest}") as db:
-        for name, rows in collections.items():
-            db.execute(f"CREATE TABLE {name} (id VARCHAR(64) PRIMARY KEY, modified FLOAT, sortindex INTEGER, "
-                       "payload VARCHAR(256), payload_size INTEGER, parentid VARCHAR(64), "
-                       "predecessorid VARCHAR(64), ttl INTEGER)")
-            db.executemany(f"INSERT INTO {name} (id, modified, payload, payload_size) VALUES (?, ?, ?, ?)",
-                           [(i, m, p, len(p)) for i, m, p in rows])
 
 
 @pytest.fixture

@@ -289,33 +289,43 @@ def _write(services: Services, source: Source, account: SourceAccount, result: A
             result.problems.append(why)
             return
     sql = sql_store(store)
-    sql.delete_storage(user.userid)
-    for name in names:
-        _copy_collection(sql, source, account, user.userid, name)
+    _copy_records(sql, source, account, user.userid, names)
     forget(store, user.userid)
     result.status = IMPORTED
     result.target = _stored_totals(sql, user.userid, result)
 
 
-def _copy_collection(sql, source: Source, account: SourceAccount, userid: int, name: str) -> None:
-    """Pass 2: the collection's valid records in bounded batches, then its totals."""
-    totals, min_ttl = Totals(), NO_EXPIRY
-    batch, batch_bytes = [], 0
-    for raw in source.rows(account, name):
-        columns, _ = convert(raw)
-        if columns is None:
-            continue  # reported by pass 1
-        batch.append(columns)
-        batch_bytes += columns["payload_size"]
-        totals.add(columns["payload_size"], columns["modified"])
-        min_ttl = min(min_ttl, columns["ttl"])
-        if len(batch) >= BATCH_RECORDS or batch_bytes >= BATCH_BYTES:
-            sql.import_records(userid, name, batch)
-            batch, batch_bytes = [], 0
-    if batch:
-        sql.import_records(userid, name, batch)
-    if totals.records:
-        sql.import_totals(userid, name, CollectionTotals(totals.newest, totals.records, totals.bytes, min_ttl))
+def _copy_records(sql, source: Source, account: SourceAccount, userid: int, names: list[str]) -> None:
+    """Pass 2: replace the account's records by the source's valid ones, in transactions of at
+    most BATCH_RECORDS records or BATCH_BYTES of payload; each collection's totals go with its
+    last records."""
+    pending: dict[str, list[dict]] = {}
+    finished: dict[str, CollectionTotals] = {}
+    count = size = 0
+    first = True
+
+    def flush():
+        nonlocal pending, finished, count, size, first
+        sql.import_batch(userid, pending, finished, replace=first)
+        pending, finished, count, size, first = {}, {}, 0, 0, False
+
+    for name in names:
+        totals, min_ttl = Totals(), NO_EXPIRY
+        for raw in source.rows(account, name):
+            columns, _ = convert(raw)
+            if columns is None:
+                continue  # reported by pass 1
+            pending.setdefault(name, []).append(columns)
+            count += 1
+            size += columns["payload_size"]
+            totals.add(columns["payload_size"], columns["modified"])
+            min_ttl = min(min_ttl, columns["ttl"])
+            if count >= BATCH_RECORDS or size >= BATCH_BYTES:
+                flush()
+        if totals.records:
+            finished[name] = CollectionTotals(totals.newest, totals.records, totals.bytes, min_ttl)
+    if first or pending or finished:
+        flush()
 
 
 def _stored_totals(sql, userid: int, result: AccountResult) -> dict[str, Totals]:
