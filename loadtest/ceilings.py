@@ -6,6 +6,11 @@ measured under the same gunicorn settings in the same run.
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
 
+After the servers stop, the database's own figures for the two record paths
+(loadtest/rawdb.py: 100-row upserts and 100-row range reads sent raw with the
+driver, same database and shards, as many processes and threads as the server
+has) are printed beside the server's POST and GET records/s, with the ratios.
+
 Between the trivial app and the real endpoint sit the stack's floors
 (loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
 one memcached round trip a cache hit makes.  They show how much of the gap is
@@ -33,6 +38,9 @@ FLOOR = "stack floor: Routes + WebOb"
 FLOOR_CACHE = "stack floor + one memcached get_multi"
 INFO = "GET info/collections"
 POST = "POST 100 records (500 B)"
+GET = "GET 100 full records"
+RAW_UPSERT = "raw 100-row upserts"
+RAW_READ = "raw 100-row range reads"
 
 
 def wrk(url: str, script: str, args: list[str], duration: int, connections: int, threads: int = 2) -> dict:
@@ -77,7 +85,8 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
     scenarios = [(TRIVIAL, f"{trivial_base}/", "get.lua", [])]
     scenarios += [(label, floor + path, "get.lua", [tokens[0]]) for label, floor in (floors or {}).items()]
     scenarios += [(INFO, base + path, "get.lua", [tokens[0]]),
-                  (POST, base, "post_batch.lua", [",".join(tokens), "100", "500"])]
+                  (POST, base, "post_batch.lua", [",".join(tokens), "100", "500"]),  # also what GET reads
+                  (GET, f"{base}/1.1/{users[0]}/storage/history?full=1", "get.lua", [tokens[0]])]
     return {label: accounted(lambda: wrk(url, script, script_args, duration, connections),
                              (pids or {}).get(label), list(shared))
             for label, url, script, script_args in scenarios}
@@ -98,6 +107,40 @@ def table(runs: dict) -> list[str]:
         lines.append(line)
     lines.append(f"\nRecords written per second by POST: {runs[POST]['rps'] * 100:.0f}.")
     return lines
+
+
+def against_raw(runs: dict, raw: dict) -> list[str]:
+    """The server's records/s beside the database's own (loadtest/rawdb.py, same run), and a
+    cached info/collections beside the floor with one memcached round trip."""
+    lines = ["| path | server | baseline | ratio |", "|---|---:|---:|---:|"]
+    for label, base_label in ((POST, RAW_UPSERT), (GET, RAW_READ)):
+        if label in runs and base_label in raw:
+            server = runs[label]["rps"] * 100
+            lines.append(f"| {label} (records/s) | {server:,.0f} | {raw[base_label]:,.0f} ({base_label}) | "
+                         f"{server / raw[base_label]:.2f} |")
+    if INFO in runs and FLOOR_CACHE in runs:
+        lines.append(f"| cached {INFO} (requests/s) | {runs[INFO]['rps']:,.0f} | {runs[FLOOR_CACHE]['rps']:,.0f} "
+                     f"({FLOOR_CACHE}) | {runs[INFO]['rps'] / runs[FLOOR_CACHE]['rps']:.2f} |")
+    return lines
+
+
+def raw_baselines(url: str, users: list[str], seconds: int, workers: int, threads: int) -> dict:
+    """Records/s of raw 100-row upserts and range reads on the server's database and shards."""
+    import sqlalchemy as sa
+
+    from syncstorage.storage.sql import read_shard_count
+    from syncstorage.users.sql import users_table
+
+    from loadtest import rawdb
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    table = users_table(sa.MetaData())
+    with engine.connect() as conn:
+        userids = list(conn.execute(sa.select(table.c.userid).where(table.c.username.in_(users))).scalars())
+    shards = read_shard_count(engine)
+    engine.dispose()
+    return {RAW_UPSERT: rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads),
+            RAW_READ: rawdb.throughput("read", url, shards, userids, seconds, workers, threads)}
 
 
 def main(argv=None) -> int:
@@ -148,6 +191,10 @@ def main(argv=None) -> int:
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
                        floor_bases, pids, shared)
+        for proc in procs:  # the raw clients get the CPU the servers had
+            servers.stop(proc)
+        procs = []
+        raw = raw_baselines(url, users, args.duration, args.workers, args.threads)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 
@@ -155,8 +202,11 @@ def main(argv=None) -> int:
           f"threads={args.threads} "
           f"connections={args.connections} duration={args.duration}s")
     print("\n".join(table(runs)))
+    print(f"\nThe database itself, same run ({args.workers} processes x {args.threads} threads of raw "
+          f"{'PyMySQL' if args.backend == 'mysql' else 'sqlite3'}, {args.duration} s each):\n")
+    print("\n".join(against_raw(runs, raw)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs}, indent=2))
+        Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs, "raw": raw}, indent=2))
     return 0
 
 

@@ -1,12 +1,19 @@
-"""The app's own cost of one cached ``GET info/collections``, measured in-process.
+"""The app's own CPU for the hot paths, measured in-process, beside its baselines.
 
     python -m loadtest.hotpath [--backend mysql|sqlite] [--requests 20000] [--profile 25]
+                               [--paths info,post,get]
 
 No HTTP server and no load generator: the WSGI callable is called directly,
-so the figure is the CPU the application adds to what gunicorn already spends
-on a request (the trivial app of ``loadtest.ceilings``).  It is printed with
-the same figure for the trivial app, called the same way, as a ratio.
-``--profile N`` adds cProfile's N most expensive functions.
+so the figures are the CPU the application adds to what gunicorn already
+spends on a request.  Paths (memcached in front):
+
+* ``info``: a cached ``GET info/collections``, beside the trivial app called the same way;
+* ``post``: ``POST`` of 100 records of 500 B to history, beside the client CPU of the
+  same 100-row upsert sent raw with the driver (loadtest/rawdb.py);
+* ``get``: ``GET storage/history?full=1`` of those 100 records, beside the client CPU
+  of the raw 100-row range read.
+
+``--profile N`` adds cProfile's N most expensive functions of each path.
 
 Throwaway MariaDB (for mysql) and memcached, as for the other benchmarks.
 """
@@ -25,7 +32,10 @@ from pathlib import Path
 
 import os
 
-from loadtest import profiles, trivial_app
+from loadtest import profiles, rawdb, trivial_app
+
+LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
+          "get": "GET 100 full records"}
 
 
 def environ_for(method: str, path: str, token: str | None = None, body: bytes = b"") -> dict:
@@ -63,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--paths", default="info,post,get", help="which of info, post, get to measure")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
 
@@ -97,7 +108,7 @@ def main(argv=None) -> int:
         if not status.startswith("200"):
             raise SystemExit(f"account creation failed: {status} {body!r}")
         token = base64.b64encode(f"{name}:{profiles.PASSWORD}".encode()).decode()
-        for collection in ("bookmarks", "history", "tabs"):
+        for collection in ("bookmarks", "forms", "tabs"):  # history: the 100 records of the POST path
             status, _ = call(app, environ_for("PUT", f"/1.1/{name}/storage/{collection}/one", token,
                                               b'{"payload": "x"}'))
             if not status.startswith("200"):
@@ -107,27 +118,54 @@ def main(argv=None) -> int:
         if not status.startswith("200"):
             raise SystemExit(f"GET info/collections failed: {status} {body!r}")
 
-        def info():
-            return environ_for("GET", path, token)
-
-        app_seconds = per_request(app, info, args.requests)
-        trivial_seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), args.requests)
-        print(f"backend={args.backend}+memcached requests={args.requests} (CPU time, best of 3)")
-        print(f"cached GET info/collections: {app_seconds * 1e6:.1f} µs per request")
-        print(f"trivial WSGI app:            {trivial_seconds * 1e6:.1f} µs per request")
-        if args.profile:
-            profiler = cProfile.Profile()
-            envs = [info() for _ in range(args.requests)]
-            profiler.enable()
-            for e in envs:
-                call(app, e)
-            profiler.disable()
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
-            print(out.getvalue())
+        history = f"/1.1/{name}/storage/history"
+        batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i, "payload": "x" * 500}
+                            for i in range(100)]).encode()
+        status, body = call(app, environ_for("POST", history, token, batch))
+        if not status.startswith("200"):
+            raise SystemExit(f"POST failed: {status} {body!r}")
+        makers = {"info": lambda: environ_for("GET", path, token),
+                  "post": lambda: environ_for("POST", history, token, batch),
+                  "get": lambda: dict(environ_for("GET", history, token), QUERY_STRING="full=1")}
+        status, body = call(app, makers["get"]())
+        if not status.startswith("200") or len(json.loads(body)) != 100:
+            raise SystemExit(f"GET failed: {status}")
+        paths = [p for p in args.paths.split(",") if p]
+        userid = app.services.userdb.get_user(name).userid
+        shards = app.services.storage.store.shards if hasattr(app.services.storage, "store") \
+            else app.services.storage.shards
+        results = {}
+        print(f"backend={args.backend}+memcached requests={args.requests} (CPU time of this process, best of 3)")
+        for kind in paths:
+            count = args.requests if kind == "info" else max(1, args.requests // 20)
+            app_seconds = per_request(app, makers[kind], count)
+            if kind == "info":
+                base_label = "trivial WSGI app"
+                base_seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), count)
+            else:
+                base_label = "raw 100-row upsert" if kind == "post" else "raw 100-row range read"
+                base_seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
+                                                repeat=count)
+            results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": base_seconds * 1e6,
+                             "baseline": base_label}
+            comparison = "" if kind == "info" else f"   ratio {base_seconds / app_seconds:.2f}"
+            print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request   "
+                  f"{base_label}: {base_seconds * 1e6:.1f} µs{comparison}")
+            if args.profile:
+                profiler = cProfile.Profile()
+                envs = [makers[kind]() for _ in range(count)]
+                profiler.enable()
+                for e in envs:
+                    call(app, e)
+                profiler.disable()
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
+                print(out.getvalue())
         if args.json:
-            Path(args.json).write_text(json.dumps({"backend": args.backend, "app_us": app_seconds * 1e6,
-                                                   "trivial_us": trivial_seconds * 1e6}, indent=2))
+            legacy = results.get("info", {})
+            Path(args.json).write_text(json.dumps({"backend": args.backend, "paths": results,
+                                                   "app_us": legacy.get("app_us"),
+                                                   "trivial_us": legacy.get("baseline_us")}, indent=2))
     finally:
         log.close()
         servers.teardown([], mariadb, memcached, tmp)

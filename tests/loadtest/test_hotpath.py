@@ -1,4 +1,4 @@
-"""loadtest.hotpath measures the app's in-process cost of a cached info/collections."""
+"""loadtest.hotpath measures the app's in-process cost of the hot paths beside their baselines."""
 import json
 import subprocess
 import sys
@@ -12,4 +12,8 @@ def test_hotpath_reports_the_app_and_the_trivial_app(tmp_path, memcached):  # th
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["app_us"] > 0 and result["trivial_us"] > 0  # measured; how they compare is the benchmark's job
-    assert "cached GET info/collections:" in proc.stdout and "function calls" in proc.stdout
+    assert set(result["paths"]) == {"info", "post", "get"}
+    assert all(p["app_us"] > 0 and p["baseline_us"] > 0 for p in result["paths"].values())
+    for line in ("cached GET info/collections:", "POST 100 records (500 B):", "raw 100-row upsert:",
+                 "GET 100 full records:", "raw 100-row range read:", "function calls"):
+        assert line in proc.stdout
