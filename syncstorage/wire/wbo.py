@@ -37,7 +37,11 @@ class WBO:
 
     @property
     def payload_size(self) -> int:
-        return len(self.payload.encode("utf-8")) if self.payload is not None else 0
+        """UTF-8 bytes of the payload (encrypted payloads are ASCII: counted without encoding)."""
+        payload = self.payload
+        if payload is None:
+            return 0
+        return len(payload) if payload.isascii() else len(payload.encode("utf-8"))
 
     def given_metadata(self) -> dict[str, Any]:
         """The metadata fields the client supplied (for metadata-only updates)."""
@@ -65,7 +69,8 @@ def valid_id(value: str | None) -> bool:
     """1-64 bytes of printable ASCII (space to tilde), no slash (spec [A11])."""
     if value is None or not 1 <= len(value) <= MAX_ID_BYTES:
         return False
-    return all(" " <= ch <= "~" for ch in value) and "/" not in value
+    # for ASCII text, isprintable() is exactly space to tilde; both checks run in C
+    return value.isascii() and value.isprintable() and "/" not in value
 
 
 def _as_int(value: Any, *, allow_float_string: bool) -> int | None:

@@ -64,3 +64,14 @@ def test_payload_limit_is_bytes():
 def test_valid_id():
     assert valid_id("{a1b2-c3}") and valid_id("a" * 64) and valid_id("sp ace")
     assert not valid_id("a" * 65) and not valid_id("") and not valid_id(None) and not valid_id("a/b")
+
+
+def test_valid_id_is_printable_ascii_without_slash_for_every_character():
+    for code in range(0x250):
+        ch = chr(code)
+        assert valid_id("a" + ch) == (" " <= ch <= "~" and ch != "/"), hex(code)
+
+
+def test_payload_size_counts_utf8_bytes():
+    assert WBO(id="a", payload="abc").payload_size == 3 and WBO(id="a", payload="é✓").payload_size == 5
+    assert WBO(id="a").payload_size == 0

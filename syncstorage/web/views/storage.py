@@ -193,6 +193,17 @@ def get_collection(services, call) -> Response:
     return resp
 
 
+def _failure(element, error: InvalidWBO) -> tuple[str, str]:
+    """Where a refused element of a POST is reported in ``failed``: under its id when it
+    has one, else under the empty id."""
+    if not isinstance(element, dict) or not all(is_scalar(v) for v in element.values()):
+        return "", "invalid wbo"
+    if element.get("id") is None:
+        return "", "invalid id"
+    raw_id = scalar_to_str(element["id"])
+    return (raw_id if raw_id is not None else str(element["id"])), str(error)
+
+
 @authenticated
 def post_collection(services, call) -> Response:
     """POST (or PUT) a list of records; a single object is a PUT of that item."""
@@ -212,18 +223,11 @@ def post_collection(services, call) -> Response:
     accepted, failed = [], {}
     total_bytes = 0
     for index, element in enumerate(data):
-        if not isinstance(element, dict) or not all(is_scalar(v) for v in element.values()):
-            failed[""] = ["invalid wbo"]
-            continue
-        if element.get("id") is None:
-            failed[""] = ["invalid id"]
-            continue
-        raw_id = scalar_to_str(element["id"])
-        raw_id = raw_id if raw_id is not None else str(element["id"])
         try:
             wbo = parse_wbo(element)
         except InvalidWBO as error:
-            failed[raw_id] = [str(error)]
+            key, reason = _failure(element, error)
+            failed[key] = [reason]
             continue
         if index >= limits.batch_max_count:
             failed[wbo.id] = ["retry wbo"]
