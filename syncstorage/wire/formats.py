@@ -19,20 +19,23 @@ NEWLINES = "application/newlines"
 WHOISI = "application/whoisi"
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
+_quote = json.encoder.encode_basestring_ascii  # what _dumps does for a str
 
 
 def record_json(record) -> str:
-    """One stored record: id and modified always, the other fields when set; never ttl."""
-    parts = ['"id": ' + _dumps(record.id), '"modified": ' + render(record.modified)]
+    """One stored record: id and modified always, the other fields when set; never ttl.
+    Strings are quoted by the json module's C function, exactly as ``_dumps`` would (this
+    runs once per record a GET returns)."""
+    text = '{"id": ' + _quote(record.id) + ', "modified": ' + render(record.modified)
     if record.sortindex is not None:
-        parts.append('"sortindex": %d' % record.sortindex)
+        text += ', "sortindex": %d' % record.sortindex
     if record.parentid is not None:
-        parts.append('"parentid": ' + _dumps(record.parentid))
+        text += ', "parentid": ' + _quote(record.parentid)
     if record.predecessorid is not None:
-        parts.append('"predecessorid": ' + _dumps(record.predecessorid))
+        text += ', "predecessorid": ' + _quote(record.predecessorid)
     if record.payload is not None:
-        parts.append('"payload": ' + _dumps(record.payload))
-    return "{" + ", ".join(parts) + "}"
+        text += ', "payload": ' + _quote(record.payload)
+    return text + "}"
 
 
 def timestamps_json(stamps: Mapping[str, int]) -> str:

@@ -1,6 +1,8 @@
+import json
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, strategies as st
 
 from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, post_result_json, record_json,
                                  render_items, timestamps_json)
@@ -17,6 +19,15 @@ def test_record_json_has_two_decimal_modified_and_only_set_fields():
     assert record_json(record(sortindex=-3, parentid="p", predecessorid="q", payload='{"x": "\\u00e9"}')) == (
         '{"id": "a", "modified": 1300000000.10, "sortindex": -3, "parentid": "p", "predecessorid": "q", '
         '"payload": "{\\"x\\": \\"\\\\u00e9\\"}"}')
+
+
+@given(st.text(), st.text(), st.one_of(st.none(), st.text()), st.one_of(st.none(), st.integers(-10**9, 10**9)))
+def test_record_json_reads_back_as_the_record(item_id, payload, parentid, sortindex):
+    """Any text (non-ASCII, controls, quotes, lone surrogates) is escaped as json.dumps escapes it."""
+    text = record_json(record(id=item_id, payload=payload, parentid=parentid, sortindex=sortindex))
+    expected = {"id": item_id, "modified": 1300000000.10, "payload": payload}
+    expected.update({k: v for k, v in (("parentid", parentid), ("sortindex", sortindex)) if v is not None})
+    assert text.isascii() and json.loads(text) == expected
 
 
 def test_timestamps_and_post_result():
