@@ -116,6 +116,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage", "pool_max_overflow", at_least(0), 4, "extra connections a worker may open under load (MySQL)"),
     Setting("storage", "pool_timeout", at_least(0.001, float), 5.0, "seconds a request waits for a database connection"),
     Setting("storage", "sqlite_busy_timeout", at_least(0.0, float), 10.0, "seconds SQLite waits for the write lock"),
+    Setting("storage", "connect_timeout", at_least(0.1, float), 3.0,
+            "seconds to open a MySQL connection; past it the request gets 503 (a dead or unreachable server)"),
+    Setting("storage", "read_timeout", at_least(1.0, float), 30.0,
+            "seconds a MySQL statement may take; past it the connection is dropped and the request gets 503 "
+            "(a hung server): keep it above the longest legitimate statement and innodb_lock_wait_timeout"),
     Setting("storage", "purge_batch_size", at_least(1), 1000, "expired rows removed per batch by purge-ttl"),
     # [users] -- accounts (User API 1.0) and authentication
     Setting("users", "sqluri", as_optional_str, None, "user database URL; empty = same as [storage] sqluri"),

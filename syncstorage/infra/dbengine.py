@@ -28,7 +28,13 @@ def is_sqlite(engine: sa.engine.Engine) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_timeout: float = 5.0,
-                  sqlite_busy_timeout: float = 10.0) -> sa.engine.Engine:
+                  sqlite_busy_timeout: float = 10.0, connect_timeout: float = 5.0,
+                  read_timeout: float | None = 60.0) -> sa.engine.Engine:
+    """An engine with a bounded pool.  For MySQL/MariaDB, ``connect_timeout`` and
+    ``read_timeout`` bound how long a dead or hung server can hold a request (and its
+    thread): the connection is dropped and the request fails with BackendError, and
+    the pool opens new connections (pre-ping) once a server answers again.
+    ``read_timeout=None`` waits for ever (schema migrations)."""
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
@@ -46,7 +52,8 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
         return sa.create_engine(
             sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
             pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED",
-            connect_args={"connect_timeout": 5, "read_timeout": 60, "write_timeout": 60})
+            connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
+                          "write_timeout": read_timeout})
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
 
 

@@ -73,7 +73,7 @@ def migrate(settings, log=print) -> None:
 
 
 def _migrate_storage(settings, log) -> None:
-    storage_engine = create_engine(settings.storage.sqluri)
+    storage_engine = create_engine(settings.storage.sqluri, read_timeout=None)  # DDL may take long
     _ensure_sqlite_dir(settings.storage.sqluri)
     try:
         upgrade(storage_engine, "storage", shards=settings.storage.shards)
@@ -87,7 +87,7 @@ def _migrate_storage(settings, log) -> None:
 
 
 def _migrate_users(settings, log) -> None:
-    users_engine = create_engine(settings.users.sqluri)
+    users_engine = create_engine(settings.users.sqluri, read_timeout=None)
     _ensure_sqlite_dir(settings.users.sqluri)
     try:
         upgrade(users_engine, "users")

@@ -194,7 +194,8 @@ class Engines:
         if url not in self._engines:
             s = self.settings.storage
             engine = create_engine(url, pool_size=s.pool_size, max_overflow=s.pool_max_overflow,
-                                   pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout)
+                                   pool_timeout=s.pool_timeout, sqlite_busy_timeout=s.sqlite_busy_timeout,
+                                   connect_timeout=s.connect_timeout, read_timeout=s.read_timeout)
             instrument_engine(engine, self.signals)
             self._engines[url] = engine
         return self._engines[url]

@@ -111,3 +111,67 @@ def test_unexpected_error_is_500_with_crash_id(sqlite_url, caplog):
     res = app.get(f"/1.1/{name}/info/collections", status=500)
     crash_id = res.json.rsplit(" ", 1)[1]
     assert crash_id in caplog.text and "boom" in caplog.text
+
+
+def test_a_hung_database_fails_fast_and_the_pool_recovers(own_mariadb):
+    """A server that stops answering (SIGSTOP: a hung host, a dead primary behind a proxy) holds a
+    request no longer than [storage] read_timeout or connect_timeout: 503 + Retry-After, and
+    once it answers again the next request succeeds without a restart."""
+    import time
+
+    url = own_mariadb.create_database("hung")
+    settings = load_settings(overrides={"storage.sqluri": url, "storage.read_timeout": 2,
+                                        "storage.connect_timeout": 1, "storage.retry_after": 60}, environ={})
+    migrate(settings, log=lambda m: None)
+    app = webtest.TestApp(make_app(settings))
+    name = new_username()
+    app.app.services.userdb.create_user(name, None, password_hash())
+    app.authorization = ("Basic", (name, PASSWORD))
+    root = f"/1.1/{name}"
+    app.post(f"{root}/storage/history", json.dumps([{"id": "a", "payload": "x"}]))
+
+    own_mariadb.pause()
+    try:
+        for method, path, body in (("POST", "/storage/history", json.dumps([{"id": "b", "payload": "y"}])),
+                                   ("GET", "/storage/history?full=1", None)):
+            started = time.monotonic()
+            res = app.request(root + path, method=method, body=body.encode() if body else None, expect_errors=True)
+            assert res.status_int == 503 and res.headers["Retry-After"] == "60", (path, res.status)
+            assert time.monotonic() - started < 10  # bounded by the timeouts, not by the server
+    finally:
+        own_mariadb.resume()
+    assert app.get(f"{root}/storage/history").json == ["a"]  # the write that timed out was not committed
+    app.post(f"{root}/storage/history", json.dumps([{"id": "b", "payload": "y"}]))
+    assert sorted(app.get(f"{root}/storage/history").json) == ["a", "b"]
+
+
+def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(own_mariadb):
+    """A primary fenced with read_only (or a replica the proxy still points at) refuses writes:
+    the client gets 503 + Retry-After (never 500) and keeps its data readable; writes resume
+    as soon as the server is writable again, without a restart."""
+    url = own_mariadb.create_database("fenced")
+    with own_mariadb.root_connection() as conn, conn.cursor() as cur:  # an account without READ ONLY ADMIN
+        for host in ("127.0.0.1", "localhost"):
+            cur.execute(f"CREATE USER IF NOT EXISTS 'app'@'{host}' IDENTIFIED BY 'app-password'")
+            cur.execute(f"GRANT ALL PRIVILEGES ON `fenced`.* TO 'app'@'{host}'")
+    migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
+    app_url = url.replace(f"{own_mariadb.USER}:{own_mariadb.PASSWORD}", "app:app-password")
+    settings = load_settings(overrides={"storage.sqluri": app_url, "storage.retry_after": 60}, environ={})
+    app = webtest.TestApp(make_app(settings))
+    name = new_username()
+    app.app.services.userdb.create_user(name, None, password_hash())
+    app.authorization = ("Basic", (name, PASSWORD))
+    root = f"/1.1/{name}"
+    app.post(f"{root}/storage/history", json.dumps([{"id": "a", "payload": "x"}]))
+
+    with own_mariadb.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL read_only = 1")
+    try:
+        res = app.post(f"{root}/storage/history", json.dumps([{"id": "b", "payload": "y"}]), expect_errors=True)
+        assert res.status_int == 503 and res.headers["Retry-After"] == "60"
+        assert app.get(f"{root}/storage/history").json == ["a"]
+    finally:
+        with own_mariadb.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL read_only = 0")
+    app.post(f"{root}/storage/history", json.dumps([{"id": "b", "payload": "y"}]))
+    assert sorted(app.get(f"{root}/storage/history").json) == ["a", "b"]
