@@ -74,7 +74,8 @@ class MariaDB:
 
     USER, PASSWORD = "sync", "sync-test-password"
 
-    def __init__(self, port: int | None = None, basedir: str | None = None):
+    def __init__(self, port: int | None = None, basedir: str | None = None, extra_args: tuple[str, ...] = ()):
+        self.extra_args = tuple(extra_args)  # server options (replication: log-bin, server-id, semi-sync)
         self.mysqld = _find("mariadbd", "mysqld")
         self.install_db = _find("mariadb-install-db", "mysql_install_db")
         if not self.mysqld or not self.install_db:
@@ -100,8 +101,9 @@ class MariaDB:
         self.process = subprocess.Popen(
             [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.basedir / 'mysqld.pid'}",
-             "--skip-log-bin", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
-             "--max-connections=500", "--character-set-server=utf8mb4", *self._as_root_args()],
+             *([] if any(a.startswith("--log-bin") for a in self.extra_args) else ["--skip-log-bin"]),
+             "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
+             "--max-connections=500", "--character-set-server=utf8mb4", *self.extra_args, *self._as_root_args()],
             stdout=log, stderr=log, start_new_session=True)
         wait_for(lambda: self.root_connection().close() or True, timeout, what="MariaDB to accept connections")
         with self.root_connection() as conn, conn.cursor() as cur:
@@ -133,6 +135,14 @@ class MariaDB:
     def resume(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)
 
+    def kill(self) -> None:
+        """SIGKILL: the server is gone at once, as with a lost host (its files stay)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def stop(self, remove: bool = True) -> None:
         if self.process is not None and self.process.poll() is None:
             self.resume()
@@ -145,6 +155,84 @@ class MariaDB:
         self.process = None
         if remove and self._own_dir:
             shutil.rmtree(self.basedir, ignore_errors=True)
+
+
+class ReplicatedMariaDB:
+    """A primary and a replica with GTID replication and lossless semi-synchronous acknowledgement
+    (``AFTER_SYNC``: the primary answers a commit only once the replica has the transaction), the
+    layout docs/cluster.md recommends per storage node.  Both start read-only (so that a server
+    that restarts cannot take writes until told); the primary is then made writable.
+
+    :meth:`promote` is the failover: the replica stops replicating and becomes writable."""
+
+    REPL_USER, REPL_PASSWORD = "repl", "repl-test-password"
+
+    def __init__(self, ack_timeout_ms: int = 30000):
+        common = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--log-slave-updates", "--read-only=ON",
+                  "--gtid-strict-mode=ON", f"--rpl-semi-sync-master-timeout={ack_timeout_ms}",
+                  "--rpl-semi-sync-master-wait-point=AFTER_SYNC")
+        self.primary = MariaDB(extra_args=(*common, "--server-id=1", "--rpl-semi-sync-master-enabled=ON"))
+        self.replica = MariaDB(extra_args=(*common, "--server-id=2", "--rpl-semi-sync-slave-enabled=ON"))
+
+    def start(self, timeout: float = 90) -> "ReplicatedMariaDB":
+        self.primary.start(timeout)
+        self.replica.start(timeout)
+        with self.primary.root_connection() as conn, conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER IF NOT EXISTS '{self.REPL_USER}'@'{host}' "
+                            f"IDENTIFIED BY '{self.REPL_PASSWORD}'")
+                cur.execute(f"GRANT REPLICATION SLAVE ON *.* TO '{self.REPL_USER}'@'{host}'")
+            cur.execute("SELECT @@gtid_binlog_pos")
+            position = cur.fetchone()[0]
+            cur.execute("SET GLOBAL read_only = OFF")
+        with self.replica.root_connection() as conn, conn.cursor() as cur:
+            # each server made its own accounts: replicate only what happens from here on
+            cur.execute("SET GLOBAL gtid_slave_pos = %s", (position,))
+            cur.execute(f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={self.primary.port}, "
+                        f"MASTER_USER='{self.REPL_USER}', MASTER_PASSWORD='{self.REPL_PASSWORD}', "
+                        "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1")
+            cur.execute("START SLAVE")
+        wait_for(self._semi_sync_on, timeout, what="the replica to acknowledge semi-synchronously")
+        return self
+
+    def _semi_sync_on(self) -> bool:
+        with self.primary.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
+            row = cur.fetchone()
+        return bool(row) and int(row[1]) > 0
+
+    def create_database(self, name: str) -> str:
+        """The database on the primary (replicated); its URL on the primary."""
+        return self.primary.create_database(name)
+
+    def promote(self, timeout: float = 60) -> None:
+        """Fail over: the replica stops receiving, applies every transaction it has received (an
+        acknowledged commit may still sit unapplied in its relay log: RESET SLAVE would discard
+        it), then stops replicating and takes writes."""
+        import pymysql.cursors
+
+        with self.replica.root_connection() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute("STOP SLAVE IO_THREAD")
+            cur.execute("SHOW SLAVE STATUS")
+            received = cur.fetchone()["Gtid_IO_Pos"]
+            cur.execute("SELECT MASTER_GTID_WAIT(%s, %s) AS waited", (received, timeout))
+            if cur.fetchone()["waited"] != 0:
+                raise RuntimeError(f"the replica did not apply {received} within {timeout} s")
+            cur.execute("STOP SLAVE")
+            cur.execute("RESET SLAVE ALL")
+            cur.execute("SET GLOBAL read_only = OFF")
+
+    def hold_replay(self):
+        """Replication lag: the replica keeps receiving (and acknowledging) transactions but cannot
+        apply them while the returned connection holds a global read lock; close it to let go."""
+        conn = self.replica.root_connection()
+        with conn.cursor() as cur:
+            cur.execute("FLUSH TABLES WITH READ LOCK")
+        return conn
+
+    def stop(self) -> None:
+        self.replica.stop()
+        self.primary.stop()
 
 
 class Memcached:
