@@ -21,16 +21,21 @@ def own_mariadb():
     server.stop()
 
 
+def logged_in(settings) -> tuple[webtest.TestApp, str]:
+    """A WebTest app over ``settings`` logged in as a new account, and that account's storage root."""
+    app = webtest.TestApp(make_app(settings))
+    name = new_username()
+    app.app.services.userdb.create_user(name, None, password_hash())
+    app.authorization = ("Basic", (name, PASSWORD))
+    return app, f"/1.1/{name}"
+
+
 def test_stopped_database_is_503_then_recovers(own_mariadb):
     url = own_mariadb.create_database("failover")
     settings = load_settings(overrides={"storage.sqluri": url, "storage.pool_timeout": 2,
                                         "storage.retry_after": 600}, environ={})
     migrate(settings, log=lambda m: None)
-    app = webtest.TestApp(make_app(settings))
-    name = new_username()
-    app.app.services.userdb.create_user(name, None, password_hash())
-    app.authorization = ("Basic", (name, PASSWORD))
-    root = f"/1.1/{name}"
+    app, root = logged_in(settings)
     batch = [{"id": str(i), "payload": "x" * 100} for i in range(50)]
     app.post(f"{root}/storage/history", json.dumps(batch))
 
@@ -69,11 +74,7 @@ def test_stopped_memcached_degrades_to_sql_and_loses_nothing(mysql_url, caplog):
     try:
         settings = load_settings(overrides={"storage.sqluri": mysql_url, "cache.servers": cache.address,
                                             "cache.timeout": 0.2}, environ={})
-        app = webtest.TestApp(make_app(settings))
-        name = new_username()
-        app.app.services.userdb.create_user(name, None, password_hash())
-        app.authorization = ("Basic", (name, PASSWORD))
-        root = f"/1.1/{name}"
+        app, root = logged_in(settings)
         app.post(f"{root}/storage/tabs", json.dumps([{"id": "a", "payload": "1"}]))
         assert app.get(f"{root}/info/collection_counts").json == {"tabs": 1}  # now cached
 
@@ -123,11 +124,7 @@ def test_a_hung_database_fails_fast_and_the_pool_recovers(own_mariadb):
     settings = load_settings(overrides={"storage.sqluri": url, "storage.read_timeout": 2,
                                         "storage.connect_timeout": 1, "storage.retry_after": 60}, environ={})
     migrate(settings, log=lambda m: None)
-    app = webtest.TestApp(make_app(settings))
-    name = new_username()
-    app.app.services.userdb.create_user(name, None, password_hash())
-    app.authorization = ("Basic", (name, PASSWORD))
-    root = f"/1.1/{name}"
+    app, root = logged_in(settings)
     app.post(f"{root}/storage/history", json.dumps([{"id": "a", "payload": "x"}]))
 
     own_mariadb.pause()
@@ -157,11 +154,7 @@ def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(ow
     migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
     app_url = url.replace(f"{own_mariadb.USER}:{own_mariadb.PASSWORD}", "app:app-password")
     settings = load_settings(overrides={"storage.sqluri": app_url, "storage.retry_after": 60}, environ={})
-    app = webtest.TestApp(make_app(settings))
-    name = new_username()
-    app.app.services.userdb.create_user(name, None, password_hash())
-    app.authorization = ("Basic", (name, PASSWORD))
-    root = f"/1.1/{name}"
+    app, root = logged_in(settings)
     app.post(f"{root}/storage/history", json.dumps([{"id": "a", "payload": "x"}]))
 
     with own_mariadb.root_connection() as conn, conn.cursor() as cur:

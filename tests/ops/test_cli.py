@@ -7,21 +7,12 @@ import pytest
 from syncstorage.ops.cli import build_parser
 from loadtest.services import free_port, wait_for
 
-from ..conftest import SHARDS, sql_store
+from ..conftest import sql_store
+from .conftest import run
 
 pytestmark = pytest.mark.services  # runs the command line in subprocesses
 
 
-@pytest.fixture
-def config(tmp_path, backend_url):
-    path = tmp_path / "cli.ini"
-    path.write_text(f"[storage]\nsqluri = {backend_url}\nshards = {SHARDS}\n[node]\nurl = http://node/\n")
-    return str(path)
-
-
-def run(config, *args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "syncstorage.ops.cli", "--config", config, *args], input=stdin,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_user_add_passwd_delete(config):

@@ -2,8 +2,6 @@
 progress, and accounts placed on their storage node."""
 import csv
 import io
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -13,22 +11,10 @@ from syncstorage.services.imports.importer import Progress, import_accounts
 from syncstorage.services.imports.weave_minimal import WeaveMinimalSource
 from syncstorage.web.app import make_app
 
-from ..conftest import SHARDS
 from ..services.imports.files import weave_minimal_account
+from .conftest import run
 
 pytestmark = pytest.mark.services  # runs the command line in subprocesses
-
-
-@pytest.fixture
-def config(tmp_path, backend_url):
-    path = tmp_path / "cli.ini"
-    path.write_text(f"[storage]\nsqluri = {backend_url}\nshards = {SHARDS}\n[node]\nurl = http://node/\n")
-    return str(path)
-
-
-def run(config, *args):
-    return subprocess.run([sys.executable, "-m", "syncstorage.ops.cli", "--config", config, *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_import_prints_a_summary_and_exits_by_whether_everything_matches(tmp_path, config):
