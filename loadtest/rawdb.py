@@ -22,12 +22,11 @@ from typing import Callable
 import sqlalchemy as sa
 
 from syncstorage.storage.schema import NO_EXPIRY, shard_for
+from syncstorage.storage.sql import REPLACED_COLUMNS as REPLACED, UPSERT_COLUMNS as COLUMNS  # the same row shape
 
 RECORDS = 100
 PAYLOAD = "x" * 500
 COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
-REPLACED = ("sortindex", "modified", "payload", "payload_size", "ttl", "parentid", "predecessorid")
-COLUMNS = ("userid", "collectionid", "id") + REPLACED
 
 
 def _connect(url: str):

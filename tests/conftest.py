@@ -17,6 +17,7 @@ from syncstorage.infra.config import load_settings
 from loadtest.services import MariaDB, Memcached, ServiceUnavailable
 from syncstorage.services.migrate import migrate
 from syncstorage.gate.passwords import hash_password
+from syncstorage.storage import transfer
 
 REQUIRE_SERVICES = os.environ.get("SYNCSTORAGE_REQUIRE_SERVICES") == "1"
 UNIT_ONLY = os.environ.get("SYNCSTORAGE_UNIT_ONLY") == "1"  # make test-unit: starting a service is a mistake
@@ -147,8 +148,7 @@ def testapp(make_testapp):
 def sql_store(app):
     """The SQL record store of an app (behind its memcached front, if any): for tests that look
     at the tables themselves."""
-    store = app.services.storage
-    return getattr(store, "store", store)
+    return transfer.sql_store(app.services.storage)
 
 
 _HASH_CACHE = {}

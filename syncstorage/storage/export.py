@@ -23,25 +23,11 @@ class RecordExport:
                 .where(c.userid == userid, c.collectionid == cid, c.id > after).order_by(c.id).limit(limit))
         return [dict(row._mapping) for row in self._run(lambda conn: conn.execute(stmt).all())]
 
-    def import_records(self, userid: int, collection: str, records: list[dict]) -> None:
-        """Insert records exported from another database (their ids must be new here)."""
-        cid = self._collection_id(collection, create=True)
-        table = self.schema.wbo_for(userid)
-        rows = [{"userid": userid, "collectionid": cid, **record} for record in records]
-        self._run(lambda conn: conn.execute(table.insert(), rows), write=True)
-
-    def import_totals(self, userid: int, collection: str, totals: CollectionTotals) -> None:
-        """Record the collection's totals as exported (after import_records)."""
-        cid = self._collection_id(collection, create=True)
-        stmt = self.schema.user_collections.insert().values(userid=userid, collectionid=cid, **totals._asdict())
-        self._run(lambda conn: conn.execute(stmt), write=True)
-
     def import_batch(self, userid: int, records: dict[str, list[dict]], totals: dict[str, CollectionTotals],
                      replace: bool = False) -> None:
         """In one transaction: with ``replace`` first delete all of the user's data, then insert
         ``records`` per collection (their ids must be new here) and record ``totals`` of
-        collections whose last records these are.  Fewer commits than import_records and
-        import_totals one by one, for imports of many small accounts."""
+        collections whose last records these are (moves between nodes, imports)."""
         cids = {name: self._collection_id(name, create=True) for name in {*records, *totals}}
         table, uc = self.schema.wbo_for(userid), self.schema.user_collections
 

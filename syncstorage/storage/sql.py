@@ -99,8 +99,25 @@ class SQLStorage(RecordExport, Storage):
         self._uc_delete = uc.delete().where(key)
         self._uc_delete_user = uc.delete().where(uc.c.userid == bindparam("uid"))
         self._upsert = [self._build_upsert(t) for t in self.schema.wbo]
+        self._lock_existing = [{detailed: self._build_lock_existing(t, detailed) for detailed in (False, True)}
+                               for t in self.schema.wbo]
         ru = self.schema.retired_users
         self._retire = self._insert_ignore(ru).values(userid=bindparam("uid"), retired=bindparam("now"))
+
+    def _build_lock_existing(self, table: sa.Table, detailed: bool):
+        """The locking read of _lock_with_existing for one shard (parameters uid, cid and the
+        expanding ids)."""
+        uc, c, ru = self.schema.user_collections, table.c, self.schema.retired_users
+        totals = (uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl, ru.c.userid.label("retired"))
+        joined = uc.outerjoin(table, (c.userid == uc.c.userid) & (c.collectionid == uc.c.collectionid)
+                              & c.id.in_(bindparam("ids", expanding=True))).outerjoin(ru, ru.c.userid == uc.c.userid)
+        if detailed:
+            stmt = sa.select(*totals, c.id, c.payload_size)
+        else:
+            stmt = sa.select(*totals, func.count(c.id).label("n"), func.coalesce(func.sum(c.payload_size), 0)
+                             .label("size")).group_by(*totals)
+        return (stmt.select_from(joined).where(uc.c.userid == bindparam("uid"), uc.c.collectionid == bindparam("cid"))
+                .with_for_update())
 
     def _build_upsert(self, table: sa.Table) -> str:
         """The write's upsert as the driver's own SQL with positional parameters (UPSERT_COLUMNS
@@ -313,17 +330,8 @@ class SQLStorage(RecordExport, Storage):
         retirement committed before is seen here, and one still running makes this
         read wait for it, so UserRetired is raised instead of writing for a deleted
         account."""
-        uc, c, ru = self.schema.user_collections, table.c, self.schema.retired_users
-        totals = (uc.c.modified, uc.c.count, uc.c.bytes, uc.c.min_ttl, ru.c.userid.label("retired"))
-        joined = uc.outerjoin(table, (c.userid == uc.c.userid) & (c.collectionid == uc.c.collectionid)
-                              & c.id.in_(ids)).outerjoin(ru, ru.c.userid == uc.c.userid)
-        if detailed:
-            stmt = sa.select(*totals, c.id, c.payload_size)
-        else:
-            stmt = sa.select(*totals, func.count(c.id).label("n"), func.coalesce(func.sum(c.payload_size), 0)
-                             .label("size")).group_by(*totals)
-        rows = conn.execute(stmt.select_from(joined).where(uc.c.userid == userid, uc.c.collectionid == cid)
-                            .with_for_update()).all()
+        stmt = self._lock_existing[self.schema.wbo.index(table)][detailed]
+        rows = conn.execute(stmt, {"uid": userid, "cid": cid, "ids": ids}).all()
         if not rows:
             return None, Existing(0, 0, {} if detailed else None)
         first = rows[0]

@@ -46,10 +46,10 @@ def copy_user(source: SQLStorage, target: SQLStorage, userid: int, batch_size: i
             page = source.export_records(userid, collection, after, batch_size)
             if not page:
                 break
-            target.import_records(userid, collection, page)
+            target.import_batch(userid, {collection: page}, {})
             copied += len(page)
             after = page[-1]["id"]
-        target.import_totals(userid, collection, totals)
+        target.import_batch(userid, {}, {collection: totals})
     expected, got = fingerprint(source, userid), fingerprint(target, userid)
     if expected != got:
         raise CopyMismatch(f"user {userid}: source {expected} != copy {got}")

@@ -98,3 +98,25 @@ def test_accounts_land_on_their_storage_node(tmp_path, make_database):
         assert node_store.get_collection_timestamps(user.userid) == {"bookmarks": 170000000000}
     finally:
         app.services.close()
+
+
+def test_a_dry_run_assigns_no_node_to_an_existing_account(tmp_path, make_database):
+    """A dry run only reads: an account that exists here without a node stays without one."""
+    users_url, node_url = make_database("sqlite"), make_database("sqlite")
+    settings = load_settings(overrides={"storage.sqluri": users_url, "users.sqluri": users_url,
+                                        "node.role": "users",
+                                        "users.node_databases": f"https://n1.example.com/={node_url}"},
+                             environ={})
+    app = make_app(settings)
+    try:
+        app.services.userdb.nodes.add("https://n1.example.com/", 10)
+        app.services.userdb.create_user("carol", None, "{SSCRYPT}unused")
+        folder = tmp_path / "data"
+        folder.mkdir()
+        weave_minimal_account(folder, "carol", "carol password", {"bookmarks": [("x", 1700000000.0, "p")]})
+        (result,) = import_accounts(app.services, WeaveMinimalSource(folder), dry_run=True).accounts
+        assert result.status == "would import" and result.ok
+        assert app.services.userdb.get_user("carol").nodeid is None
+        assert app.services.userdb.nodes.get("https://n1.example.com/").current_load == 0
+    finally:
+        app.services.close()

@@ -58,11 +58,7 @@ class FSyncMSSource:
             owners = conn.execute(sa.select(wbo.c.username, sa.func.count()).group_by(wbo.c.username)).all()
         self._orphans = [f"{count} records of user {name!r}, who has no row in users: not imported"
                          for name, count in owners if name not in known]
-        accounts = []
-        for row in rows:
-            account = SourceAccount(row.username, stored_hash(row.md5), key=row.username)
-            accounts.append(account)
-        return accounts
+        return [SourceAccount(row.username, stored_hash(row.md5), key=row.username) for row in rows]
 
     def collections(self, account: SourceAccount) -> list[str]:
         stmt = sa.select(wbo.c.collection).where(wbo.c.username == account.key).distinct().order_by(wbo.c.collection)

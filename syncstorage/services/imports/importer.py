@@ -147,10 +147,10 @@ def import_accounts(services: Services, source: Source, *, dry_run: bool = False
     report.problems = source.problems()
     if progress is not None:
         progress.total = len(accounts)
-    has_nodes = bool(services.userdb.nodes.all())
+    nodes = {node.nodeid: node.url for node in services.userdb.nodes.all()}
     records = 0
     for done, account in enumerate(accounts, 1):
-        result = _import_account(services, source, account, dry_run, replace, has_nodes)
+        result = _import_account(services, source, account, dry_run, replace, nodes)
         report.accounts.append(result)
         records += result.records
         if progress is not None:
@@ -162,7 +162,7 @@ def import_accounts(services: Services, source: Source, *, dry_run: bool = False
 
 
 def _import_account(services: Services, source: Source, account: SourceAccount, dry_run: bool, replace: bool,
-                    has_nodes: bool) -> AccountResult:
+                    nodes: dict[int, str]) -> AccountResult:
     result = AccountResult(account.username, FAILED, problems=list(account.problems))
     if not valid_username(account.username):
         result.problems.append("the user name is not one this service accepts (1-32 of A-Z a-z 0-9 . _ -)")
@@ -172,10 +172,12 @@ def _import_account(services: Services, source: Source, account: SourceAccount, 
         return result
     try:
         names = _read_source(source, account, result)
-        if dry_run:
-            _look(services, account, result, replace, has_nodes)
-            return result
-        _write(services, source, account, result, names, replace, has_nodes)
+        user = services.userdb.get_user(account.username)
+        if _to_write(services, user, result, replace, nodes):
+            if dry_run:
+                result.status = WOULD_IMPORT
+            else:
+                _write(services, source, account, result, names, user, bool(nodes))
     except BackendError as error:
         result.problems.append(f"this service's database failed: {error}")
     except (OSError, exc.SQLAlchemyError, SqliteError) as error:
@@ -235,59 +237,38 @@ def _store_for(services: Services, user, has_nodes: bool):
     return store, None
 
 
-def _compare_existing(services: Services, user, result: AccountResult, has_nodes: bool):
-    """(status, store) for an account that exists here already: UNCHANGED when it holds exactly
-    the source's records, KEPT when it holds anything newer, else IMPORTED (to be replaced)."""
-    store, why = _store_for(services, user, has_nodes)
-    if store is None:
-        result.problems.append(why)
-        return FAILED, None
-    here = _stored_totals(sql_store(store), user.userid, result)
+def _to_write(services: Services, user, result: AccountResult, replace: bool, nodes: dict[int, str]) -> bool:
+    """Whether the account's records are to be (re)written: not when it exists here with exactly
+    the source's records (UNCHANGED), nor, unless ``replace``, when it holds anything newer than
+    the source (KEPT).  Reads only: a dry run asks the same question."""
+    if user is None:
+        return True
+    node_url = nodes.get(user.nodeid) if nodes else None
+    store = None if nodes and node_url is None else services.node_stores.for_url(node_url)
+    here = _stored_totals(sql_store(store), user.userid, result) if store is not None else {}
     if here == result.source:
-        return UNCHANGED, store
+        result.status, result.target = UNCHANGED, dict(result.source)
+        return False
     newest_source = max((t.newest for t in result.source.values()), default=0)
-    if any(t.newest > newest_source for t in here.values()):
-        return KEPT, store
-    return IMPORTED, store
-
-
-def _look(services: Services, account: SourceAccount, result: AccountResult, replace: bool,
-          has_nodes: bool) -> None:
-    """A dry run: what _write would do, without writing."""
-    user = services.userdb.get_user(account.username)
-    status = IMPORTED if user is None else _compare_existing(services, user, result, has_nodes)[0]
-    if status == UNCHANGED:
-        result.status, result.target = UNCHANGED, {name: Totals(**vars(t)) for name, t in result.source.items()}
-    elif status == KEPT and not replace:
+    if not replace and any(t.newest > newest_source for t in here.values()):
         result.status = KEPT
         result.problems.append(NEWER_HERE)
-    elif status != FAILED:
-        result.status = WOULD_IMPORT
+        return False
+    return True
 
 
 def _write(services: Services, source: Source, account: SourceAccount, result: AccountResult, names: list[str],
-           replace: bool, has_nodes: bool) -> None:
-    user = services.userdb.get_user(account.username)
-    if user is not None:
-        status, store = _compare_existing(services, user, result, has_nodes)
-        if status == UNCHANGED:
-            result.status, result.target = UNCHANGED, {name: Totals(**vars(t)) for name, t in result.source.items()}
-            return
-        if status == KEPT and not replace:
-            result.status = KEPT
-            result.problems.append(NEWER_HERE)
-            return
-        if store is None:
-            return
-    else:
+           user, has_nodes: bool) -> None:
+    """Create the account if needed, put it on its node and replace its records by the source's."""
+    if user is None:
         try:
             user = services.userdb.create_user(account.username, account.email, account.password_hash)
         except UserExists:  # created meanwhile: a concurrent import or a sign-up
             user = services.userdb.get_user(account.username)
-        store, why = _store_for(services, user, has_nodes)
-        if store is None:
-            result.problems.append(why)
-            return
+    store, why = _store_for(services, user, has_nodes)
+    if store is None:
+        result.problems.append(why)
+        return
     sql = sql_store(store)
     _copy_records(sql, source, account, user.userid, names)
     forget(store, user.userid)
