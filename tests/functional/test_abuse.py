@@ -2,6 +2,7 @@
 slows only the guesser, operators' pages stay private, reset mails cannot be
 redirected, and reset codes and mails are limited."""
 import re
+import time
 import uuid
 
 import pytest
@@ -24,7 +25,8 @@ def via_proxy(client_address: str) -> dict:
 def test_guessing_through_the_proxy_slows_only_the_guesser(make_settings, make_user):
     settings = make_settings(server__trusted_proxies="127.0.0.1/32 ::1/128", abuse__account_failures=10,
                              abuse__address_failures=50, cache__prefix=_fresh())
-    app = webtest.TestApp(make_app(settings))
+    clock = _window_start(settings.abuse.window)
+    app = webtest.TestApp(make_app(settings, clock=clock))
     owner = make_user(app, login=False)
     url = f"/1.1/{owner.username}/info/collections"
     app.get(url, extra_environ=via_proxy("203.0.113.5"), headers=_basic(owner.username, PASSWORD))
@@ -38,7 +40,7 @@ def test_guessing_through_the_proxy_slows_only_the_guesser(make_settings, make_u
 
     # the owner keeps syncing: from the verified device, and from a new device (another worker, new address)
     app.get(url, extra_environ=via_proxy("203.0.113.5"), headers=_basic(owner.username, PASSWORD))
-    other_worker = webtest.TestApp(make_app(settings))
+    other_worker = webtest.TestApp(make_app(settings, clock=clock))
     other_worker.get(url, extra_environ=via_proxy("198.51.100.20"), headers=_basic(owner.username, PASSWORD))
 
     # the guesser moving on to other accounts is stopped by the address limit
@@ -54,8 +56,8 @@ def test_guessing_through_the_proxy_slows_only_the_guesser(make_settings, make_u
 
 def test_forwarded_for_from_anyone_else_is_not_believed(make_settings, make_user):
     """Without a trusted proxy, a guesser cannot escape the address limit by naming other addresses."""
-    app = webtest.TestApp(make_app(make_settings(abuse__address_failures=5, abuse__account_failures=100,
-                                                 cache__prefix=_fresh())))
+    settings = make_settings(abuse__address_failures=5, abuse__account_failures=100, cache__prefix=_fresh())
+    app = webtest.TestApp(make_app(settings, clock=_window_start(settings.abuse.window)))
     users = [make_user(app, login=False) for _ in range(3)]
     answers = [app.get(f"/1.1/{u.username}/info/collections", headers=_basic(u.username, "wrong-guess"),
                        extra_environ={"REMOTE_ADDR": "192.0.2.66", "HTTP_X_FORWARDED_FOR": f"10.0.0.{n}"},
@@ -73,6 +75,14 @@ def test_operator_pages_are_private_behind_the_proxy(make_settings, user):
 def _fresh() -> str:
     """A memcached key prefix of the test's own: limit counters are shared by whoever uses one."""
     return f"t{uuid.uuid4().hex[:10]}:"
+
+
+def _window_start(window: int):
+    """A clock at real speed that starts one second into a limit window: counts made during the
+    test all land in one window (with the wall clock, a window ending mid-test resets them)."""
+    origin = (time.time() // window + 1) * window + 1
+    started = time.monotonic()
+    return lambda: origin + time.monotonic() - started
 
 
 def _basic(name, password):
@@ -100,7 +110,7 @@ def test_reset_mail_ignores_the_host_header(make_testapp, make_user, smtp_sink, 
 def test_reset_mails_and_code_guesses_are_limited(make_testapp, make_user, smtp_sink):
     controller, inbox = smtp_sink
     app = make_testapp(smtp__host="127.0.0.1", smtp__port=controller.port, abuse__reset_mails_per_account=2,
-                       abuse__reset_code_failures=3, cache__prefix=_fresh())
+                       abuse__reset_code_failures=3, cache__prefix=_fresh(), clock=_window_start(3600))
     account = make_user(app, login=False)
     for _ in range(2):
         app.get(f"/user/1.0/{account.username}/password_reset")

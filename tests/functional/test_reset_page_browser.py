@@ -83,14 +83,19 @@ def _shot(driver, name: str, size: tuple[int, int]) -> Path:
 
 def submit(driver) -> None:
     """Click the form's button and wait until the answer page has replaced the form (reading the
-    page before that would find the old form's elements, gone a moment later)."""
+    page before that would find the old form's elements, gone a moment later).
+
+    The old page is marked with a window property that the new page does not have.  Asking the old
+    page's elements whether they are stale instead races the navigation: chromedriver then answers
+    with errors of its own ("Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    button = driver.find_element(By.TAG_NAME, "button")
-    button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    driver.execute_script("window.syncstorageOldPage = true")
+    driver.find_element(By.TAG_NAME, "button").click()
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return window.syncstorageOldPage === undefined && document.readyState === 'complete'"))
 
 
 def test_reset_flow_in_a_browser(browser, server, configuration):
