@@ -157,6 +157,24 @@ class MariaDB:
             shutil.rmtree(self.basedir, ignore_errors=True)
 
 
+def promote(replica: pymysql.Connection, timeout: float = 60) -> None:
+    """docs/runbook.md's promotion, on a root connection to the replica: it stops receiving, applies
+    every transaction it has received (an acknowledged commit may still sit unapplied in its relay
+    log: RESET SLAVE would discard it), then stops replicating and takes writes."""
+    import pymysql.cursors
+
+    with replica.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("STOP SLAVE IO_THREAD")
+        cur.execute("SHOW SLAVE STATUS")
+        received = cur.fetchone()["Gtid_IO_Pos"]
+        cur.execute("SELECT MASTER_GTID_WAIT(%s, %s) AS waited", (received, timeout))
+        if cur.fetchone()["waited"] != 0:
+            raise RuntimeError(f"the replica did not apply {received} within {timeout} s")
+        cur.execute("STOP SLAVE")
+        cur.execute("RESET SLAVE ALL")
+        cur.execute("SET GLOBAL read_only = OFF")
+
+
 class ReplicatedMariaDB:
     """A primary and a replica with GTID replication and lossless semi-synchronous acknowledgement
     (``AFTER_SYNC``: the primary answers a commit only once the replica has the transaction), the
@@ -166,13 +184,19 @@ class ReplicatedMariaDB:
     :meth:`promote` is the failover: the replica stops replicating and becomes writable."""
 
     REPL_USER, REPL_PASSWORD = "repl", "repl-test-password"
+    # the application's account: no SUPER / READ ONLY ADMIN, so that read_only fences it
+    APP_USER, APP_PASSWORD = "app", "app-test-password"
 
-    def __init__(self, ack_timeout_ms: int = 30000):
+    def __init__(self, ack_timeout_ms: int = 30000, ports: tuple[int | None, int | None] = (None, None),
+                 basedir: str | None = None):
         common = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--log-slave-updates", "--read-only=ON",
                   "--gtid-strict-mode=ON", f"--rpl-semi-sync-master-timeout={ack_timeout_ms}",
                   "--rpl-semi-sync-master-wait-point=AFTER_SYNC")
-        self.primary = MariaDB(extra_args=(*common, "--server-id=1", "--rpl-semi-sync-master-enabled=ON"))
-        self.replica = MariaDB(extra_args=(*common, "--server-id=2", "--rpl-semi-sync-slave-enabled=ON"))
+        dirs = (str(Path(basedir) / "a"), str(Path(basedir) / "b")) if basedir else (None, None)
+        self.primary = MariaDB(port=ports[0], basedir=dirs[0],
+                               extra_args=(*common, "--server-id=1", "--rpl-semi-sync-master-enabled=ON"))
+        self.replica = MariaDB(port=ports[1], basedir=dirs[1],
+                               extra_args=(*common, "--server-id=2", "--rpl-semi-sync-slave-enabled=ON"))
 
     def start(self, timeout: float = 90) -> "ReplicatedMariaDB":
         self.primary.start(timeout)
@@ -202,25 +226,24 @@ class ReplicatedMariaDB:
         return bool(row) and int(row[1]) > 0
 
     def create_database(self, name: str) -> str:
-        """The database on the primary (replicated); its URL on the primary."""
-        return self.primary.create_database(name)
+        """The database on the primary (replicated) with the application's account limited to it
+        (replicated too); the account's URL on the primary."""
+        self.primary.create_database(name)
+        with self.primary.root_connection() as conn, conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER IF NOT EXISTS '{self.APP_USER}'@'{host}' "
+                            f"IDENTIFIED BY '{self.APP_PASSWORD}'")
+                cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{self.APP_USER}'@'{host}'")
+        return self.url(self.primary, name)
+
+    def url(self, server: MariaDB, database: str) -> str:
+        """The application's URL for ``database`` on ``server`` (the primary or the replica)."""
+        return f"mysql+pymysql://{self.APP_USER}:{self.APP_PASSWORD}@127.0.0.1:{server.port}/{database}"
 
     def promote(self, timeout: float = 60) -> None:
-        """Fail over: the replica stops receiving, applies every transaction it has received (an
-        acknowledged commit may still sit unapplied in its relay log: RESET SLAVE would discard
-        it), then stops replicating and takes writes."""
-        import pymysql.cursors
-
-        with self.replica.root_connection() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute("STOP SLAVE IO_THREAD")
-            cur.execute("SHOW SLAVE STATUS")
-            received = cur.fetchone()["Gtid_IO_Pos"]
-            cur.execute("SELECT MASTER_GTID_WAIT(%s, %s) AS waited", (received, timeout))
-            if cur.fetchone()["waited"] != 0:
-                raise RuntimeError(f"the replica did not apply {received} within {timeout} s")
-            cur.execute("STOP SLAVE")
-            cur.execute("RESET SLAVE ALL")
-            cur.execute("SET GLOBAL read_only = OFF")
+        """Fail over to the replica (:func:`promote`)."""
+        with self.replica.root_connection() as conn:
+            promote(conn, timeout)
 
     def hold_replay(self):
         """Replication lag: the replica keeps receiving (and acknowledging) transactions but cannot

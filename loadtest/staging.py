@@ -1,16 +1,23 @@
 """A local staging cluster on loopback: ``python -m loadtest.staging up|check|down``.
 
 Topology (config/staging/): one nginx routing by port to a user-API server
-and two storage nodes (gunicorn each), one MariaDB server holding a separate
-database per server, one memcached shared by all.  ``up`` starts a
+and two storage nodes (gunicorn each); node1's database on a replicated pair
+of MariaDB servers (GTID, semi-synchronous, docs/cluster.md), the user
+database and node2's on one more MariaDB server; one memcached shared by all.
+Each server reads its own ini file, written into the state folder from
+config/staging/ with the cluster's database URLs (a failover edits it and
+reloads the server with HUP, as docs/runbook.md says).  ``up`` starts a
 supervisor in the background and returns once every part answers through
-nginx; the supervisor tears everything down on ``down``, when a part dies,
-or after ``--lifetime`` seconds, so a forgotten cluster never lingers.
-``check`` runs the end-to-end scenario (see staging_check.py).
+nginx; the supervisor tears everything down on ``down``, when a server or
+nginx dies (a database server may die: that is the failover drill), or after
+``--lifetime`` seconds, so a forgotten cluster never lingers.  ``check`` runs
+the end-to-end scenario (staging_check.py), ``failover`` the database
+failover drill (staging_failover.py).
 """
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import shutil
@@ -22,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from loadtest.services import MariaDB, Memcached, wait_for
+from loadtest.services import MariaDB, Memcached, ReplicatedMariaDB, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "staging"
@@ -32,7 +39,7 @@ CAPACITY = 1000  # users per node in staging
 # fixed ports so that a person can point a browser or Firefox at the cluster
 PORTS = {"users": 18100, "node1": 18101, "node2": 18102,  # nginx
          "users_upstream": 18110, "node1_upstream": 18111, "node2_upstream": 18112,  # gunicorn
-         "mariadb": 18120, "memcached": 18121}
+         "mariadb": 18120, "memcached": 18121, "node1_db_a": 18122, "node1_db_b": 18123}
 
 
 def ports(base: int) -> dict[str, int]:
@@ -55,20 +62,34 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def server_environments(cluster: dict, mariadb: MariaDB) -> dict[str, dict[str, str]]:
-    """SYNCSTORAGE_* settings of each server: the addresses the ini files leave out."""
+def edit_ini(path: Path, values: dict[tuple[str, str], str], template: Path | None = None) -> None:
+    """Set ``values`` ((section, key) -> text) in the ini file ``path`` (first copied from ``template``)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(template or path)
+    for (section, key), value in values.items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        parser.set(section, key, value)
+    with open(path, "w") as fh:
+        fh.write("# a staging server's settings: config/staging/'s file with this cluster's database URLs\n")
+        parser.write(fh)
+
+
+def write_server_files(cluster: dict, databases: dict[str, str], directory: Path) -> dict[str, dict[str, str]]:
+    """Each server's ini file (its database URLs) in ``directory``, and its SYNCSTORAGE_* environment
+    (the addresses: port, node URL, memcached)."""
     p = cluster["ports"]
-    users_db = mariadb.url("staging_users")
-    node_dbs = {name: mariadb.url(f"staging_{name}") for name in cluster["nodes"]}
-    common = {"SYNCSTORAGE_USERS_SQLURI": users_db, "SYNCSTORAGE_CACHE_SERVERS": f"127.0.0.1:{p['memcached']}",
-              "SYNCSTORAGE_SERVER_HOST": "127.0.0.1"}
-    envs = {"users": {**common, "SYNCSTORAGE_CONFIG": str(CONFIG / "users.ini"),
-                      "SYNCSTORAGE_USERS_NODE_DATABASES": " ".join(
-                          f"{cluster['nodes'][n]}={node_dbs[n]}" for n in cluster["nodes"]),
+    common = {"SYNCSTORAGE_CACHE_SERVERS": f"127.0.0.1:{p['memcached']}", "SYNCSTORAGE_SERVER_HOST": "127.0.0.1"}
+    edit_ini(directory / "users.ini", {
+        ("users", "sqluri"): databases["users"],
+        ("users", "node_databases"): " ".join(f"{url}={databases[n]}" for n, url in cluster["nodes"].items()),
+    }, template=CONFIG / "users.ini")
+    envs = {"users": {**common, "SYNCSTORAGE_CONFIG": str(directory / "users.ini"),
                       "SYNCSTORAGE_SERVER_PORT": str(p["users_upstream"])}}
     for name, url in cluster["nodes"].items():
-        envs[name] = {**common, "SYNCSTORAGE_CONFIG": str(CONFIG / "node.ini"),
-                      "SYNCSTORAGE_STORAGE_SQLURI": node_dbs[name], "SYNCSTORAGE_NODE_URL": url,
+        edit_ini(directory / f"{name}.ini", {("storage", "sqluri"): databases[name],
+                                             ("users", "sqluri"): databases["users"]}, template=CONFIG / "node.ini")
+        envs[name] = {**common, "SYNCSTORAGE_CONFIG": str(directory / f"{name}.ini"), "SYNCSTORAGE_NODE_URL": url,
                       "SYNCSTORAGE_SERVER_PORT": str(p[f"{name}_upstream"])}
     return envs
 
@@ -106,10 +127,13 @@ class Supervisor:
         p = self.cluster["ports"]
         mariadb = MariaDB(port=p["mariadb"], basedir=str(self.dir / "mariadb")).start()
         self.services.append(mariadb)
+        pair = ReplicatedMariaDB(ports=(p["node1_db_a"], p["node1_db_b"]), basedir=str(self.dir / "node1-db")).start()
+        self.services.append(pair)
         self.services.append(Memcached(port=p["memcached"]).start())
-        envs = server_environments(self.cluster, mariadb)
-        for database in ("staging_users", *(f"staging_{n}" for n in self.cluster["nodes"])):
-            mariadb.create_database(database)
+        databases = {"users": mariadb.create_database("staging_users"),
+                     "node2": mariadb.create_database("staging_node2"),
+                     "node1": pair.create_database("staging_node1")}  # an account that read_only fences
+        envs = write_server_files(self.cluster, databases, self.dir)
         for name, env in envs.items():
             syncstorage_command(env, "migrate")
         for url in self.cluster["nodes"].values():
@@ -131,9 +155,13 @@ class Supervisor:
         for url in (self.cluster["server_url"], *self.cluster["nodes"].values()):
             wait_for(lambda u=url: self._alive() and _answers(u + "__heartbeat__"), 60,
                      what=f"{url} to answer through nginx")
-        self.cluster.update(ready=True, environments=envs, supervisor=os.getpid(),
-                            pids={name: proc.pid for name, proc in self.processes.items()} |
-                            {"mariadb": mariadb.process.pid})
+        self.cluster.update(
+            ready=True, environments=envs, supervisor=os.getpid(),
+            pids={name: proc.pid for name, proc in self.processes.items()} |
+            {"mariadb": mariadb.process.pid, "node1_db_a": pair.primary.process.pid,
+             "node1_db_b": pair.replica.process.pid},
+            node1_database={"database": "staging_node1", "primary": _server(pair, pair.primary),
+                            "replica": _server(pair, pair.replica)})
         (self.dir / "cluster.json").write_text(json.dumps(self.cluster, indent=2))
 
     def _alive(self) -> bool:
@@ -163,8 +191,15 @@ class Supervisor:
                 proc.wait()
         for service in reversed(self.services):
             service.stop()
-        shutil.rmtree(self.dir / "mariadb", ignore_errors=True)
+        for folder in ("mariadb", "node1-db"):
+            shutil.rmtree(self.dir / folder, ignore_errors=True)
         (self.dir / "cluster.json").unlink(missing_ok=True)
+
+
+def _server(pair: ReplicatedMariaDB, server: MariaDB) -> dict:
+    """How the failover drill reaches one server of node1's pair."""
+    return {"port": server.port, "socket": server.socket, "pid": server.process.pid,
+            "url": pair.url(server, "staging_node1")}
 
 
 def supervise(args) -> int:
@@ -270,6 +305,13 @@ def check(args) -> int:
     return run_check(cluster)
 
 
+def failover(args) -> int:
+    from loadtest.staging_failover import run_drill
+
+    directory = Path(args.dir)
+    return run_drill(json.loads((directory / "cluster.json").read_text()), directory)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.staging", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=os.environ.get("STAGING_DIR", str(DEFAULT_DIR)),
@@ -283,10 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         cmd.set_defaults(func=func)
     sub.add_parser("down").set_defaults(func=down)
     sub.add_parser("check").set_defaults(func=check)
+    sub.add_parser("failover", help="the database failover drill (kills node1's primary)").set_defaults(func=failover)
     env = sub.add_parser("env", help="print a server's SYNCSTORAGE_* settings as export lines")
     env.add_argument("server", choices=("users", "node1", "node2"))
     env.set_defaults(func=environment)
     args = parser.parse_args(argv)
+    args.dir = str(Path(args.dir).resolve())  # the servers run elsewhere than the current folder
     return args.func(args)
 
 

@@ -18,7 +18,6 @@ from ..gate.test_overload import call
 
 pytestmark = pytest.mark.services
 CLIENTS = 10
-APP_USER, APP_PASSWORD = "app", "app-password"  # no SUPER / READ ONLY ADMIN: read_only fences it
 
 
 @pytest.fixture
@@ -26,10 +25,6 @@ def pair():
     servers = start_service(ReplicatedMariaDB)
     yield servers
     servers.stop()
-
-
-def app_url(server, database: str) -> str:
-    return f"mysql+pymysql://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{server.port}/{database}"
 
 
 def receiving(server) -> bool:
@@ -47,13 +42,9 @@ def node_app(url: str):
 
 
 def test_failover_loses_no_acknowledged_write(pair):
-    migrate(load_settings(overrides={"storage.sqluri": pair.create_database("node1")}, environ={}),
-            log=lambda m: None)
-    with pair.primary.root_connection() as conn, conn.cursor() as cur:  # replicated like everything else
-        for host in ("127.0.0.1", "localhost"):
-            cur.execute(f"CREATE USER '{APP_USER}'@'{host}' IDENTIFIED BY '{APP_PASSWORD}'")
-            cur.execute(f"GRANT ALL PRIVILEGES ON `node1`.* TO '{APP_USER}'@'{host}'")
-    app = node_app(app_url(pair.primary, "node1"))
+    url = pair.create_database("node1")  # the application's account: read_only fences it
+    migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
+    app = node_app(url)
     names = [new_username() for _ in range(CLIENTS)]
     for name in names:
         app.services.userdb.create_user(name, None, password_hash())
@@ -97,7 +88,7 @@ def test_failover_loses_no_acknowledged_write(pair):
     wait_for(lambda: not receiving(pair.replica), 30, what="the promotion to stop replication")
     lag.close()
     promotion.join(60)
-    promoted = app = node_app(app_url(pair.replica, "node1"))  # the node pointed at the new primary
+    promoted = app = node_app(pair.url(pair.replica, "node1"))  # the node pointed at the new primary
     first = call(promoted, "POST", f"/1.1/{names[0]}/storage/tabs", f"{names[0]}:{PASSWORD}",
                  json.dumps([{"id": "after", "payload": "y"}]).encode())
     assert first["status"] == 200
@@ -116,7 +107,7 @@ def test_failover_loses_no_acknowledged_write(pair):
 
     # the old primary comes back (it starts read-only) and must not take writes for anyone
     pair.primary.start()
-    stale = node_app(app_url(pair.primary, "node1"))
+    stale = node_app(pair.url(pair.primary, "node1"))
     result = call(stale, "POST", f"/1.1/{names[0]}/storage/tabs", f"{names[0]}:{PASSWORD}",
                   json.dumps([{"id": "split-brain", "payload": "z"}]).encode())
     assert result["status"] == 503 and "Retry-After" in result["headers"]
