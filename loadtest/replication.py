@@ -1,10 +1,12 @@
-"""Write throughput of a semi-synchronous primary/replica pair against a single server, same run.
+"""Write throughput of a semi-synchronous primary/replica pair, and of a three-server Galera
+cluster, against a single server, same run.
 
-    python -m loadtest.replication [--seconds 10] [--processes 2] [--threads 8]
+    python -m loadtest.replication [--seconds 10] [--processes 2] [--threads 8] [--no-galera]
 
-Both are throwaway MariaDB servers on this box (loadtest/services.py), each migrated with the
+All are throwaway MariaDB servers on this box (loadtest/services.py), each migrated with the
 storage schema and given 16 accounts' worth of user ids.  The load is loadtest/rawdb.py's
-100-row upserts, the write a sync upload makes, from processes x threads clients.  While the pair
+100-row upserts, the write a sync upload makes, from processes x threads clients, sent to one
+server (the primary; for Galera the one a proxy would send a node's writes to).  While the pair
 is loaded, the replica's lag is sampled every 0.5 s as transactions received but not yet applied.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import pymysql.cursors
 
 from loadtest import rawdb, servers
-from loadtest.services import MariaDB, ReplicatedMariaDB
+from loadtest.services import GaleraCluster, MariaDB, ReplicatedMariaDB
 
 
 def _seq(gtid: str) -> int:
@@ -45,6 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--no-galera", dest="galera", action="store_false", help="skip the Galera cluster")
     args = parser.parse_args(argv)
     single = MariaDB().start()
     try:
@@ -63,9 +66,20 @@ def main(argv=None) -> int:
     finally:
         stop.set()
         pair.stop()
+    galera = conflicts = None
+    if args.galera:
+        cluster = GaleraCluster(3).start()
+        try:
+            galera = measure(cluster.create_database("galera"), args.seconds, args.processes, args.threads)
+            conflicts = cluster.certification_failures()
+        finally:
+            cluster.stop()
     print(f"100-row upserts, {args.processes} processes x {args.threads} threads, {args.seconds:g} s each")
     print(f"single server:           {alone:,.0f} records/s")
     print(f"semi-synchronous pair:   {paired:,.0f} records/s  ({paired / alone:.2f} of the single server)")
+    if galera is not None:
+        print(f"Galera, 3 servers:       {galera:,.0f} records/s  ({galera / alone:.2f} of the single server; "
+              f"{conflicts} certification failures)")
     if samples:
         print(f"replica lag (transactions received, not applied; every 0.5 s): median "
               f"{sorted(samples)[len(samples) // 2]}, max {max(samples)}")

@@ -74,8 +74,10 @@ class MariaDB:
 
     USER, PASSWORD = "sync", "sync-test-password"
 
-    def __init__(self, port: int | None = None, basedir: str | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(self, port: int | None = None, basedir: str | None = None, extra_args: tuple[str, ...] = (),
+                 initialize: bool = True):
         self.extra_args = tuple(extra_args)  # server options (replication: log-bin, server-id, semi-sync)
+        self.initialize = initialize  # else the data directory arrives by state transfer (Galera)
         self.mysqld = _find("mariadbd", "mysqld")
         self.install_db = _find("mariadb-install-db", "mysql_install_db")
         if not self.mysqld or not self.install_db:
@@ -91,7 +93,15 @@ class MariaDB:
         return ["--user=root"] if os.geteuid() == 0 else []
 
     def start(self, timeout: float = 90) -> "MariaDB":
-        if not (self.datadir / "mysql").exists():
+        if not self.initialize and not self.datadir.exists():
+            # rsync's daemon, which receives the state, runs as nobody when started by root
+            self.datadir.mkdir(parents=True)
+            if os.geteuid() == 0:
+                import pwd
+
+                nobody = pwd.getpwnam("nobody")
+                os.chown(self.datadir, nobody.pw_uid, nobody.pw_gid)
+        elif not (self.datadir / "mysql").exists():
             self.datadir.mkdir(parents=True, exist_ok=True)
             subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
                             "--auth-root-authentication-method=socket", "--skip-test-db",
@@ -256,6 +266,65 @@ class ReplicatedMariaDB:
     def stop(self) -> None:
         self.replica.stop()
         self.primary.stop()
+
+
+class GaleraCluster:
+    """MariaDB Galera Cluster (Debian's galera-4 provider) of ``size`` servers on loopback, every one
+    writable, each commit certified by all of them before it is acknowledged; the first bootstraps
+    the cluster, the others join it by state transfer (rsync).  For comparing with
+    :class:`ReplicatedMariaDB` (docs/cluster.md)."""
+
+    PROVIDER_PATHS = ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so",
+                      "/usr/lib64/galera-4/libgalera_smm.so")
+
+    def __init__(self, size: int = 3):
+        provider = next((path for path in self.PROVIDER_PATHS if os.path.exists(path)), None)
+        if provider is None:
+            raise ServiceUnavailable("the Galera provider is not installed (apt-get install galera-4)")
+        group = [free_port() for _ in range(size)]  # group communication
+        peers = ",".join(f"127.0.0.1:{port}" for port in group)
+        self.servers = []
+        for n, port in enumerate(group):
+            ist, sst = free_port(), free_port()
+            args = ("--wsrep-on=ON", f"--wsrep-provider={provider}", "--wsrep-cluster-name=syncstorage",
+                    f"--wsrep-cluster-address=gcomm://{'' if n == 0 else peers}",
+                    f"--wsrep-node-address=127.0.0.1:{port}", f"--wsrep-node-name=node{n}",
+                    f"--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{port};"
+                    f"ist.recv_addr=127.0.0.1:{ist}",
+                    f"--wsrep-sst-receive-address=127.0.0.1:{sst}", "--wsrep-sst-method=rsync",
+                    "--binlog-format=ROW", "--innodb-autoinc-lock-mode=2", "--default-storage-engine=InnoDB")
+            self.servers.append(MariaDB(extra_args=args, initialize=n == 0))
+
+    def start(self, timeout: float = 120) -> "GaleraCluster":
+        for server in self.servers:  # one at a time: each joins the cluster the previous ones form
+            server.start(timeout)
+            wait_for(lambda s=server: self._synced(s), timeout, what="the server to join the cluster")
+        return self
+
+    @staticmethod
+    def _synced(server: MariaDB) -> bool:
+        with server.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE 'wsrep_local_state_comment'")
+            return cur.fetchone()[1] == "Synced"
+
+    def size(self) -> int:
+        with self.servers[0].root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE 'wsrep_cluster_size'")
+            return int(cur.fetchone()[1])
+
+    def certification_failures(self) -> int:
+        """Transactions the first server had to roll back at commit (a conflict with another server's)."""
+        with self.servers[0].root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE 'wsrep_local_cert_failures'")
+            return int(cur.fetchone()[1])
+
+    def create_database(self, name: str) -> str:
+        """The database (on every server); its URL on the first."""
+        return self.servers[0].create_database(name)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
 
 
 class Memcached:
