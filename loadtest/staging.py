@@ -20,6 +20,7 @@ import argparse
 import configparser
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -77,9 +78,11 @@ def edit_ini(path: Path, values: dict[tuple[str, str], str], template: Path | No
 
 def write_server_files(cluster: dict, databases: dict[str, str], directory: Path) -> dict[str, dict[str, str]]:
     """Each server's ini file (its database URLs) in ``directory``, and its SYNCSTORAGE_* environment
-    (the addresses: port, node URL, memcached)."""
+    (the addresses: port, node URL, memcached; and a secret of this cluster's own, so that verified
+    credentials are shared in memcached as docs/cluster.md recommends)."""
     p = cluster["ports"]
-    common = {"SYNCSTORAGE_CACHE_SERVERS": f"127.0.0.1:{p['memcached']}", "SYNCSTORAGE_SERVER_HOST": "127.0.0.1"}
+    common = {"SYNCSTORAGE_CACHE_SERVERS": f"127.0.0.1:{p['memcached']}", "SYNCSTORAGE_SERVER_HOST": "127.0.0.1",
+              "SYNCSTORAGE_CACHE_CREDENTIALS_SECRET": secrets.token_hex(32)}
     edit_ini(directory / "users.ini", {
         ("users", "sqluri"): databases["users"],
         ("users", "node_databases"): " ".join(f"{url}={databases[n]}" for n, url in cluster["nodes"].items()),

@@ -1,6 +1,8 @@
 """The database failover drill on the staging cluster, through nginx as Firefox clients talk.
 
-Ten clients sync records to node1, each POST a new history record, as fast as answers come.
+Ten clients sync records to node1, each POSTing a new history record every PAUSE seconds (a load
+the node serves without refusing: nginx's bound of 4 connections answers 503 past it, which
+would be overload, not failover).
 Part-way, node1's replica stops applying what it receives (a global read lock: it lags, but
 keeps acknowledging), then node1's primary is killed with SIGKILL.  The failover follows
 docs/runbook.md section 8 as written: promote the replica (stop receiving, wait until everything
@@ -30,6 +32,7 @@ from loadtest.staging_check import create_account, node_of, request
 
 CLIENTS = 10
 RETRY = 0.5  # seconds a drill client waits after a 503 or a refused connection
+PAUSE = 0.2  # seconds between a client's writes
 BEFORE_LAG, BEFORE_KILL, AFTER = 100, 200, 100  # acknowledged writes before each step / after recovery
 
 
@@ -56,6 +59,7 @@ class Client(threading.Thread):
                 status, body, headers = 0, "connection failed", {}
             if status == 200 and record in json.loads(body)["success"]:
                 self.acknowledged.append((record, sent))
+                self.stop.wait(PAUSE)
             elif status == 503 and "Retry-After" in headers:
                 self.refused.append(time.monotonic())
                 self.stop.wait(RETRY)
@@ -92,6 +96,7 @@ def run_drill(cluster: dict, directory: Path) -> int:
         os.kill(pair["primary"]["pid"], signal.SIGKILL)
         killed = time.monotonic()
         acknowledged_before_kill = total()
+        refused_before_kill = sum(1 for c in clients for at in c.refused if at < killed)
         wait_for(lambda: all(c.refused and c.refused[-1] > killed for c in clients), 60,
                  what="every client to be refused (503)")
 
@@ -147,7 +152,8 @@ def run_drill(cluster: dict, directory: Path) -> int:
     print(f"{CLIENTS} clients on node1; primary killed (SIGKILL) after {acknowledged_before_kill} acknowledged "
           f"writes, the replica lagging; promoted {promoted['at'] - killed:.1f} s after the kill, node1 and "
           f"the user API reloaded (HUP) {reloaded - killed:.1f} s after it; clients unavailable "
-          f"{outages[0]:.1f}-{outages[-1]:.1f} s; {sum(len(c.refused) for c in clients)} answers 503")
+          f"{outages[0]:.1f}-{outages[-1]:.1f} s; answers 503: {refused_before_kill} before the kill, "
+          f"{sum(len(c.refused) for c in clients) - refused_before_kill} after it")
     if unexpected:
         print(f"answers neither 200 nor 503: {len(unexpected)}, first {unexpected[0]}")
     if missing:
