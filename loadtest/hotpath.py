@@ -1,7 +1,7 @@
 """The app's own CPU for the hot paths, measured in-process, beside its baselines.
 
     python -m loadtest.hotpath [--backend mysql|sqlite] [--requests 20000] [--profile 25]
-                               [--paths info,post,get]
+                               [--paths info,post,get] [--instructions]
 
 No HTTP server and no load generator: the WSGI callable is called directly,
 so the figures are the CPU the application adds to what gunicorn already
@@ -15,22 +15,33 @@ spends on a request.  Paths (memcached in front):
 
 ``--profile N`` adds the N functions that cost the most CPU (cProfile) on each path.
 
+``--instructions`` counts instructions instead of CPU seconds: each path and each
+baseline runs in a child process under valgrind's callgrind, which counts only the
+measured calls (they run through ``itertools.starmap``, and collection is on only
+inside its C function ``starmap_next``).  Counts do not depend on what else the
+machine runs, so a change is measured on a shared box by comparing counts; about a
+minute per child.  ``--requests`` is then the number of measured calls (10 is plenty).
+
 Throwaway MariaDB (for mysql) and memcached, as for the other benchmarks.
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import cProfile
 import io
+import itertools
 import json
+import os
 import pstats
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import os
 
 from loadtest import profiles, rawdb, trivial_app
 
@@ -68,14 +79,75 @@ def per_request(app, make_env, requests: int) -> float:
     return best
 
 
+def run_measured(calls) -> None:
+    """Run ``calls`` (a list of (function, args...) tuples) through itertools.starmap: under
+    ``--toggle-collect=starmap_next`` callgrind counts these calls and nothing else."""
+    collections.deque(itertools.starmap(lambda fn, *args: fn(*args), calls), maxlen=0)
+
+
+def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
+    """Instructions per call of every path and baseline, each in a child under callgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    tmp = Path(tempfile.mkdtemp(prefix="syncstorage-instructions-"))
+    try:
+        print(f"instructions per call (callgrind, {requests} measured calls each)")
+        for kind in paths:
+            children = {}
+            for side in ("app", "baseline"):  # both at once: the counts do not depend on it
+                log = tmp / f"{kind}-{side}.log"
+                child = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=starmap_next",
+                         f"--callgrind-out-file={tmp / f'{kind}-{side}.out'}", f"--log-file={log}",
+                         sys.executable, "-m", "loadtest.hotpath", *argv, "--paths", kind,
+                         "--measure", side, "--requests", str(requests)]
+                env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
+                children[side] = (subprocess.Popen(child, env=env, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.PIPE, text=True), log)
+            counts = {}
+            for side, (proc, log) in children.items():
+                _out, err = proc.communicate(timeout=1800)
+                found = re.search(r"Collected : (\d+)", log.read_text()) if log.exists() else None
+                if proc.returncode != 0 or found is None:
+                    raise SystemExit(f"the {kind} {side} child failed: {err[-2000:]}")
+                counts[side] = int(found.group(1)) / requests
+            label = "trivial WSGI app" if kind == "info" else BASELINES[kind]
+            print(f"{LABELS[kind] + ':':<29} {counts['app']:12,.0f} per request   {label}: "
+                  f"{counts['baseline']:,.0f}   ratio {counts['baseline'] / counts['app']:.3f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+BASELINES = {"post": "raw 100-row upsert", "get": "raw 100-row range read"}
+
+
+def child_arguments(argv: list[str]) -> list[str]:
+    """The command line of --instructions, less what each child is given itself."""
+    kept, skip_value = [], False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg in ("--paths", "--requests"):
+            skip_value = True
+        elif arg != "--instructions" and not arg.startswith(("--paths=", "--requests=")):
+            kept.append(arg)
+    return kept
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--paths", default="info,post,get", help="which of info, post, get to measure")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
+    parser.add_argument("--measure", choices=("app", "baseline"), help=argparse.SUPPRESS)  # a child's part
     args = parser.parse_args(argv)
+    if args.instructions:
+        return count_instructions(child_arguments(argv), args.requests, [p for p in args.paths.split(",") if p])
 
     tmp = Path(tempfile.mkdtemp(prefix="syncstorage-hotpath-"))
     # As under gunicorn (loadtest.servers): metrics in multiprocess files, the
@@ -134,6 +206,20 @@ def main(argv=None) -> int:
         userid = app.services.userdb.get_user(name).userid
         shards = app.services.storage.store.shards if hasattr(app.services.storage, "store") \
             else app.services.storage.shards
+        if args.measure:  # a child of --instructions: one path or its baseline, then nothing else
+            kind = paths[0]
+            for _warm in range(3):  # pools, caches and verified credentials as in steady state
+                call(app, makers[kind]())
+            if args.measure == "app":
+                calls = [(call, app, makers[kind]()) for _ in range(args.requests)]
+            elif kind == "info":
+                calls = [(call, trivial_app.application, environ_for("GET", "/")) for _ in range(args.requests)]
+            else:
+                op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid)
+                op()
+                calls = [(op,) for _ in range(args.requests)]
+            run_measured(calls)
+            return 0
         results = {}
         print(f"backend={args.backend}+memcached requests={args.requests} (CPU time of this process, best of 3)")
         for kind in paths:
@@ -143,7 +229,7 @@ def main(argv=None) -> int:
                 base_label = "trivial WSGI app"
                 base_seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), count)
             else:
-                base_label = "raw 100-row upsert" if kind == "post" else "raw 100-row range read"
+                base_label = BASELINES[kind]
                 base_seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
                                                 repeat=count)
             results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": base_seconds * 1e6,

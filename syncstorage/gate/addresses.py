@@ -9,10 +9,13 @@ them.  Failed-login limits, reset limits, the captcha check and the
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Iterable, Mapping
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# No address, IPv6 with a zone included, is longer; longer text is not parsed (nor remembered).
+MAX_ADDRESS_CHARS = 64
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -29,6 +32,11 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
 def _ip(text: str):
     """An address from a header or the peer ("[::1]" and IPv4-mapped IPv6 included); None if not one."""
     text = text.strip()
+    return _parse_ip(text) if len(text) <= MAX_ADDRESS_CHARS else None
+
+
+@functools.lru_cache(maxsize=4096)  # every request parses its peer: the same few come back
+def _parse_ip(text: str):
     if text.startswith("[") and "]" in text:
         text = text[1:text.index("]")]
     try:

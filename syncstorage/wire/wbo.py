@@ -95,44 +95,61 @@ def _as_int(value: Any, *, allow_float_string: bool) -> int | None:
     return None
 
 
+_JSON_SCALARS = frozenset((str, int, float, bool, type(None)))  # the scalar types json.loads makes
+
+
 def parse_wbo(data: Any, url_id: str | None = None) -> WBO:
-    """Validate one record.  ``url_id`` (PUT) replaces the body id after validation."""
-    if not isinstance(data, dict) or not all(is_scalar(v) for v in data.values()):
+    """Validate one record.  ``url_id`` (PUT) replaces the body id after validation.
+
+    A null field is an absent one.  This runs once per uploaded record: the common
+    types (a string id, integer sortindex and ttl) are taken without conversion."""
+    if not isinstance(data, dict):
         raise InvalidWBO("invalid wbo")
-    fields = {k: v for k, v in data.items() if v is not None}
+    for value in data.values():
+        if type(value) not in _JSON_SCALARS and not is_scalar(value):
+            raise InvalidWBO("invalid wbo")
+    get = data.get
 
-    body_id = scalar_to_str(fields["id"]) if "id" in fields else None
-    if "id" in fields and not valid_id(body_id):
+    raw_id = get("id")
+    body_id = None
+    if raw_id is not None:
+        body_id = raw_id if type(raw_id) is str else scalar_to_str(raw_id)
+        if not valid_id(body_id):
+            raise InvalidWBO("invalid id")
+    elif url_id is None:
         raise InvalidWBO("invalid id")
-    if url_id is None and body_id is None:
-        raise InvalidWBO("invalid id")
-    relations = {}
-    for name in ("parentid", "predecessorid"):
-        if name in fields:
-            text = scalar_to_str(fields[name])
-            if text is None or len(text) > MAX_PARENT_CHARS:
-                raise InvalidWBO(f"invalid {name}")
-            relations[name] = text
+    parentid = _relation(get("parentid"), "parentid")
+    predecessorid = _relation(get("predecessorid"), "predecessorid")
 
-    ttl = None
-    if "ttl" in fields:
-        ttl = _as_int(fields["ttl"], allow_float_string=False)
+    ttl = get("ttl")
+    if ttl is not None:
+        if type(ttl) is not int:
+            ttl = _as_int(ttl, allow_float_string=False)
         if ttl is None or not 0 <= ttl <= MAX_TTL:
             raise InvalidWBO("invalid ttl")
 
-    sortindex = None
-    if "sortindex" in fields:
-        sortindex = _as_int(fields["sortindex"], allow_float_string=True)
+    sortindex = get("sortindex")
+    if sortindex is not None:
+        if type(sortindex) is not int:
+            sortindex = _as_int(sortindex, allow_float_string=True)
         if sortindex is None or not -MAX_SORTINDEX <= sortindex <= MAX_SORTINDEX:
             raise InvalidWBO("invalid sortindex")
 
-    payload = None
-    if "payload" in fields:
-        payload = fields["payload"]
+    payload = get("payload")
+    if payload is not None:
         if not isinstance(payload, str):
             raise InvalidWBO("payload not a string")
         if len(payload) > MAX_PAYLOAD_BYTES // 4 and len(payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
             raise InvalidWBO("payload too large")
 
-    return WBO(id=url_id if url_id is not None else body_id, payload=payload, sortindex=sortindex,
-               ttl=ttl, **relations)
+    return WBO(url_id if url_id is not None else body_id, payload, sortindex, ttl, parentid, predecessorid)
+
+
+def _relation(value: Any, name: str) -> str | None:
+    """parentid / predecessorid as text (None when absent)."""
+    if value is None:
+        return None
+    text = value if type(value) is str else scalar_to_str(value)
+    if text is None or len(text) > MAX_PARENT_CHARS:
+        raise InvalidWBO(f"invalid {name}")
+    return text

@@ -44,3 +44,18 @@ def test_networks():
     assert not within(None, nets) and not within("", nets)
     with pytest.raises(ValueError, match="nonsense"):
         parse_networks(["nonsense"])
+
+
+def test_hostile_hops_are_not_parsed_nor_remembered_when_longer_than_any_address():
+    from syncstorage.gate.addresses import _parse_ip
+
+    addresses = ClientAddresses(["127.0.0.1/32"])
+    before = _parse_ip.cache_info().currsize
+    huge = "1" * 100000
+    assert addresses.of(env("127.0.0.1", f"{huge}, 203.0.113.9")) == "203.0.113.9"
+    assert addresses.of(env("127.0.0.1", f"203.0.113.9, {huge}")) == "127.0.0.1"
+    assert _parse_ip.cache_info().currsize <= before + 2  # the two real addresses at most
+    assert addresses.of(env("127.0.0.1", "fe80::1234:5678:9abc:def0%eth0")) == "fe80::1234:5678:9abc:def0%eth0"
+    for n in range(10000):  # an attacker's stream of new addresses: the memory stays bounded
+        addresses.of(env("127.0.0.1", f"198.51.{n // 256}.{n % 256}"))
+    assert _parse_ip.cache_info().currsize <= _parse_ip.cache_info().maxsize

@@ -17,3 +17,13 @@ def test_hotpath_reports_the_app_and_the_trivial_app(tmp_path, memcached):  # th
     for line in ("cached GET info/collections:", "POST 100 records (500 B):", "raw 100-row upsert:",
                  "GET 100 full records:", "raw 100-row range read:", "function calls"):
         assert line in proc.stdout
+
+
+def test_instruction_children_get_the_options_but_their_own_path_and_count():
+    from loadtest.hotpath import child_arguments, run_measured
+
+    assert child_arguments(["--instructions", "--backend", "sqlite", "--paths", "post,get", "--requests=5"]) == \
+        ["--backend", "sqlite"]
+    seen = []
+    run_measured([(seen.append, 1), (seen.append, 2)])
+    assert seen == [1, 2]
