@@ -35,6 +35,13 @@ def freeze(pid: int) -> None:
     wait_for(stopped, 10, interval=0.001, what=f"process {pid} to stop")
 
 
+def create_account(cur, user: str, password: str, privileges: str, scope: str) -> None:
+    """MariaDB account ``user`` for both loopback spellings, granted ``privileges`` ON ``scope``."""
+    for host in ("127.0.0.1", "localhost"):
+        cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{password}'")
+        cur.execute(f"GRANT {privileges} ON {scope} TO '{user}'@'{host}'")
+
+
 class ServiceUnavailable(RuntimeError):
     """The binaries for a service are not installed."""
 
@@ -117,9 +124,7 @@ class MariaDB:
             stdout=log, stderr=log, start_new_session=True)
         wait_for(lambda: self.root_connection().close() or True, timeout, what="MariaDB to accept connections")
         with self.root_connection() as conn, conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER IF NOT EXISTS '{self.USER}'@'{host}' IDENTIFIED BY '{self.PASSWORD}'")
-                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{self.USER}'@'{host}'")
+            create_account(cur, self.USER, self.PASSWORD, "ALL PRIVILEGES", "*.*")
         return self
 
     def root_connection(self):
@@ -212,10 +217,7 @@ class ReplicatedMariaDB:
         self.primary.start(timeout)
         self.replica.start(timeout)
         with self.primary.root_connection() as conn, conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER IF NOT EXISTS '{self.REPL_USER}'@'{host}' "
-                            f"IDENTIFIED BY '{self.REPL_PASSWORD}'")
-                cur.execute(f"GRANT REPLICATION SLAVE ON *.* TO '{self.REPL_USER}'@'{host}'")
+            create_account(cur, self.REPL_USER, self.REPL_PASSWORD, "REPLICATION SLAVE", "*.*")
             cur.execute("SELECT @@gtid_binlog_pos")
             position = cur.fetchone()[0]
             cur.execute("SET GLOBAL read_only = OFF")
@@ -240,10 +242,7 @@ class ReplicatedMariaDB:
         (replicated too); the account's URL on the primary."""
         self.primary.create_database(name)
         with self.primary.root_connection() as conn, conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER IF NOT EXISTS '{self.APP_USER}'@'{host}' "
-                            f"IDENTIFIED BY '{self.APP_PASSWORD}'")
-                cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{self.APP_USER}'@'{host}'")
+            create_account(cur, self.APP_USER, self.APP_PASSWORD, "ALL PRIVILEGES", f"`{name}`.*")
         return self.url(self.primary, name)
 
     def url(self, server: MariaDB, database: str) -> str:

@@ -6,7 +6,7 @@ import webtest
 
 from syncstorage.web.app import make_app
 from syncstorage.infra.config import load_settings
-from loadtest.services import MariaDB
+from loadtest.services import MariaDB, create_account
 from syncstorage.services.migrate import migrate
 from syncstorage.storage.sql import SQLStorage
 
@@ -148,9 +148,7 @@ def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(ow
     as soon as the server is writable again, without a restart."""
     url = own_mariadb.create_database("fenced")
     with own_mariadb.root_connection() as conn, conn.cursor() as cur:  # an account without READ ONLY ADMIN
-        for host in ("127.0.0.1", "localhost"):
-            cur.execute(f"CREATE USER IF NOT EXISTS 'app'@'{host}' IDENTIFIED BY 'app-password'")
-            cur.execute(f"GRANT ALL PRIVILEGES ON `fenced`.* TO 'app'@'{host}'")
+        create_account(cur, "app", "app-password", "ALL PRIVILEGES", "`fenced`.*")
     migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
     app_url = url.replace(f"{own_mariadb.USER}:{own_mariadb.PASSWORD}", "app:app-password")
     settings = load_settings(overrides={"storage.sqluri": app_url, "storage.retry_after": 60}, environ={})
