@@ -100,6 +100,7 @@ class MariaDB:
         return ["--user=root"] if os.geteuid() == 0 else []
 
     def start(self, timeout: float = 90) -> "MariaDB":
+        fresh = not (self.datadir / "mysql").exists()
         if not self.initialize and not self.datadir.exists():
             # rsync's daemon, which receives the state, runs as nobody when started by root
             self.datadir.mkdir(parents=True)
@@ -123,8 +124,9 @@ class MariaDB:
              "--max-connections=500", "--character-set-server=utf8mb4", *self.extra_args, *self._as_root_args()],
             stdout=log, stderr=log, start_new_session=True)
         wait_for(lambda: self.root_connection().close() or True, timeout, what="MariaDB to accept connections")
-        with self.root_connection() as conn, conn.cursor() as cur:
-            create_account(cur, self.USER, self.PASSWORD, "ALL PRIVILEGES", "*.*")
+        if fresh:  # only then: a restarted server must not log a transaction of its own (a GRANT is logged)
+            with self.root_connection() as conn, conn.cursor() as cur:
+                create_account(cur, self.USER, self.PASSWORD, "ALL PRIVILEGES", "*.*")
         return self
 
     def root_connection(self):
@@ -216,6 +218,9 @@ class ReplicatedMariaDB:
     def start(self, timeout: float = 90) -> "ReplicatedMariaDB":
         self.primary.start(timeout)
         self.replica.start(timeout)
+        with self.replica.root_connection() as conn, conn.cursor() as cur:
+            # on both: after a failover the old primary replicates from the promoted replica
+            create_account(cur, self.REPL_USER, self.REPL_PASSWORD, "REPLICATION SLAVE", "*.*")
         with self.primary.root_connection() as conn, conn.cursor() as cur:
             create_account(cur, self.REPL_USER, self.REPL_PASSWORD, "REPLICATION SLAVE", "*.*")
             cur.execute("SELECT @@gtid_binlog_pos")

@@ -113,3 +113,66 @@ def test_failover_loses_no_acknowledged_write(pair):
     assert result["status"] == 503 and "Retry-After" in result["headers"]
     for server_app in (app, stale):
         server_app.services.close()
+
+    # docs/runbook.md section 8, step 6: it rejoins as the new primary's replica, or, if it holds a
+    # transaction the new primary never received (never acknowledged), it stops with a GTID error
+    rejoined = rejoin(pair.primary, pair.replica, pair.REPL_USER, pair.REPL_PASSWORD)
+    if rejoined == "replicating":
+        assert_replicates(pair.replica, pair.primary)
+    print(f"the old primary after the runbook's rejoin: {rejoined}")
+
+
+def test_a_primary_stopped_cleanly_rejoins_as_the_replica(pair):
+    """A switchover (the primary stopped for maintenance, nothing in flight): after promotion the old
+    primary holds nothing the new one lacks, and the runbook's step 6 makes it a working replica."""
+    url = pair.create_database("node1")
+    migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
+    pair.primary.stop(remove=False)
+    pair.promote()
+    pair.primary.start()
+    assert rejoin(pair.primary, pair.replica, pair.REPL_USER, pair.REPL_PASSWORD) == "replicating"
+    assert_replicates(pair.replica, pair.primary)
+    with pair.primary.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@read_only")
+        assert cur.fetchone()[0] == 1  # still fenced: a replica takes no writes of its own
+
+
+def assert_replicates(primary, replica) -> None:
+    """A row written on ``primary`` is on ``replica`` once it has applied what the primary logged."""
+    with primary.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO node1.user_collections (userid, collectionid, modified, count, bytes, min_ttl) "
+                    "VALUES (999999, 1, 1, 0, 0, 0)")
+        cur.execute("SELECT @@gtid_binlog_pos")
+        position = cur.fetchone()[0]
+    with replica.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT MASTER_GTID_WAIT(%s, 60)", (position,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT COUNT(*) FROM node1.user_collections WHERE userid = 999999")
+        assert cur.fetchone()[0] == 1
+
+
+def rejoin(old, new, user: str, password: str) -> str:
+    """Runbook step 6 on ``old`` (as root); 'replicating', or 'diverged' when replication stops with
+    the GTID error the runbook names (then the server is rebuilt from a backup instead)."""
+    import pymysql.cursors
+
+    with old.root_connection() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+        cur.execute(f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={new.port}, MASTER_USER='{user}', "
+                    f"MASTER_PASSWORD='{password}', MASTER_USE_GTID=slave_pos")
+        cur.execute("START SLAVE")
+
+        def settled():
+            cur.execute("SHOW SLAVE STATUS")
+            status = cur.fetchone()
+            if status["Last_IO_Errno"] == 1236:  # asked for a GTID the new primary's binlog lacks
+                return "diverged"
+            if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
+                return "replicating"
+            assert not status["Last_SQL_Errno"], status["Last_SQL_Error"]
+            return None
+        try:
+            return wait_for(settled, 60, what="the old primary to replicate or stop")
+        except TimeoutError:
+            cur.execute("SHOW SLAVE STATUS")
+            raise AssertionError(str(cur.fetchone()))
