@@ -47,6 +47,7 @@ from loadtest import profiles, rawdb, trivial_app
 
 LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
           "get": "GET 100 full records"}
+BASELINES = {"post": "raw 100-row upsert", "get": "raw 100-row range read"}
 
 
 def environ_for(method: str, path: str, token: str | None = None, body: bytes = b"") -> dict:
@@ -117,9 +118,6 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-BASELINES = {"post": "raw 100-row upsert", "get": "raw 100-row range read"}
 
 
 def child_arguments(argv: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pymysql
+import pymysql.cursors
 
 
 def freeze(pid: int) -> None:
@@ -109,7 +110,7 @@ class MariaDB:
 
                 nobody = pwd.getpwnam("nobody")
                 os.chown(self.datadir, nobody.pw_uid, nobody.pw_gid)
-        elif not (self.datadir / "mysql").exists():
+        elif fresh:
             self.datadir.mkdir(parents=True, exist_ok=True)
             subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
                             "--auth-root-authentication-method=socket", "--skip-test-db",
@@ -178,8 +179,6 @@ def promote(replica: pymysql.Connection, timeout: float = 60) -> None:
     """docs/runbook.md's promotion, on a root connection to the replica: it stops receiving, applies
     every transaction it has received (an acknowledged commit may still sit unapplied in its relay
     log: RESET SLAVE would discard it), then stops replicating and takes writes."""
-    import pymysql.cursors
-
     with replica.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute("STOP SLAVE IO_THREAD")
         cur.execute("SHOW SLAVE STATUS")
@@ -190,6 +189,22 @@ def promote(replica: pymysql.Connection, timeout: float = 60) -> None:
         cur.execute("STOP SLAVE")
         cur.execute("RESET SLAVE ALL")
         cur.execute("SET GLOBAL read_only = OFF")
+
+
+def receiving(replica: pymysql.Connection) -> bool:
+    """Whether the server (a root connection) is a replica still receiving from its primary."""
+    with replica.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        status = cur.fetchone()
+    return bool(status) and status["Slave_IO_Running"] != "No"
+
+
+def hold_replay(replica: pymysql.Connection) -> None:
+    """Replication lag: the replica (a root connection) keeps receiving and acknowledging
+    transactions but cannot apply them while this connection holds a global read lock; closing
+    the connection lets go."""
+    with replica.cursor() as cur:
+        cur.execute("FLUSH TABLES WITH READ LOCK")
 
 
 class ReplicatedMariaDB:
@@ -260,11 +275,9 @@ class ReplicatedMariaDB:
             promote(conn, timeout)
 
     def hold_replay(self):
-        """Replication lag: the replica keeps receiving (and acknowledging) transactions but cannot
-        apply them while the returned connection holds a global read lock; close it to let go."""
+        """Replication lag (:func:`hold_replay`) until the returned connection is closed."""
         conn = self.replica.root_connection()
-        with conn.cursor() as cur:
-            cur.execute("FLUSH TABLES WITH READ LOCK")
+        hold_replay(conn)
         return conn
 
     def stop(self) -> None:

@@ -63,10 +63,19 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    return parser
+
+
+def ini_value(path: Path, section: str, key: str) -> str:
+    return _ini(path).get(section, key)
+
+
 def edit_ini(path: Path, values: dict[tuple[str, str], str], template: Path | None = None) -> None:
     """Set ``values`` ((section, key) -> text) in the ini file ``path`` (first copied from ``template``)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(template or path)
+    parser = _ini(template or path)
     for (section, key), value in values.items():
         if not parser.has_section(section):
             parser.add_section(section)
@@ -201,8 +210,7 @@ class Supervisor:
 
 def _server(pair: ReplicatedMariaDB, server: MariaDB) -> dict:
     """How the failover drill reaches one server of node1's pair."""
-    return {"port": server.port, "socket": server.socket, "pid": server.process.pid,
-            "url": pair.url(server, "staging_node1")}
+    return {"port": server.port, "socket": server.socket, "url": pair.url(server, "staging_node1")}
 
 
 def supervise(args) -> int:

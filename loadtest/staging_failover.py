@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 import pymysql
-import pymysql.cursors
 
-from loadtest.services import promote, wait_for
-from loadtest.staging import edit_ini
+from loadtest.services import hold_replay, promote, receiving, wait_for
+from loadtest.staging import edit_ini, ini_value
 from loadtest.staging_check import create_account, node_of, request
 
 CLIENTS = 10
@@ -90,10 +89,9 @@ def run_drill(cluster: dict, directory: Path) -> int:
     lag = root(pair["replica"])
     try:
         wait_for(lambda: total() >= BEFORE_LAG, 120, what=f"{BEFORE_LAG} acknowledged writes")
-        with lag.cursor() as cur:  # the replica receives and acknowledges, but cannot apply
-            cur.execute("FLUSH TABLES WITH READ LOCK")
+        hold_replay(lag)  # the replica receives and acknowledges, but cannot apply
         wait_for(lambda: total() >= BEFORE_KILL, 120, what=f"{BEFORE_KILL} acknowledged writes")
-        os.kill(pair["primary"]["pid"], signal.SIGKILL)
+        os.kill(cluster["pids"]["node1_db_a"], signal.SIGKILL)  # the primary
         killed = time.monotonic()
         acknowledged_before_kill = total()
         refused_before_kill = sum(1 for c in clients for at in c.refused if at < killed)
@@ -109,7 +107,7 @@ def run_drill(cluster: dict, directory: Path) -> int:
             promoted["at"] = time.monotonic()
         promoting = threading.Thread(target=promotion)
         promoting.start()
-        wait_for(lambda: not _receiving(pair["replica"]), 30, what="the promotion to stop replication")
+        wait_for(lambda: not _still_receiving(pair["replica"]), 30, what="the promotion to stop replication")
         lag.close()  # the replica applies its backlog now; promotion waits for all of it
         promoting.join(150)
         if "at" not in promoted:
@@ -119,7 +117,7 @@ def run_drill(cluster: dict, directory: Path) -> int:
         new_url = pair["replica"]["url"]
         edit_ini(directory / "node1.ini", {("storage", "sqluri"): new_url})
         users_ini = directory / "users.ini"
-        maps = _read(users_ini, "users", "node_databases").split()
+        maps = ini_value(users_ini, "users", "node_databases").split()
         edit_ini(users_ini, {("users", "node_databases"): " ".join(
             f"{entry.split('=', 1)[0]}={new_url}" if entry.startswith(node1 + "=") else entry for entry in maps)})
         for name in ("node1", "users"):
@@ -162,16 +160,6 @@ def run_drill(cluster: dict, directory: Path) -> int:
     return 0 if not missing and not unexpected else 1
 
 
-def _receiving(server: dict) -> bool:
-    with root(server) as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-        cur.execute("SHOW SLAVE STATUS")
-        status = cur.fetchone()
-    return bool(status) and status["Slave_IO_Running"] != "No"
-
-
-def _read(path: Path, section: str, key: str) -> str:
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path)
-    return parser.get(section, key)
+def _still_receiving(server: dict) -> bool:
+    with root(server) as conn:
+        return receiving(conn)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loadtest.services import ReplicatedMariaDB, wait_for
+from loadtest.services import ReplicatedMariaDB, receiving, wait_for
 from syncstorage.infra.config import load_settings
 from syncstorage.services.migrate import migrate
 from syncstorage.web.app import make_app
@@ -25,15 +25,6 @@ def pair():
     servers = start_service(ReplicatedMariaDB)
     yield servers
     servers.stop()
-
-
-def receiving(server) -> bool:
-    import pymysql.cursors
-
-    with server.root_connection() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-        cur.execute("SHOW SLAVE STATUS")
-        status = cur.fetchone()
-    return bool(status) and status["Slave_IO_Running"] != "No"
 
 
 def node_app(url: str):
@@ -85,7 +76,7 @@ def test_failover_loses_no_acknowledged_write(pair):
     # wait for every received transaction instead of discarding the relay log.
     promotion = threading.Thread(target=pair.promote)
     promotion.start()
-    wait_for(lambda: not receiving(pair.replica), 30, what="the promotion to stop replication")
+    wait_for(lambda: not replica_receiving(pair.replica), 30, what="the promotion to stop replication")
     lag.close()
     promotion.join(60)
     promoted = app = node_app(pair.url(pair.replica, "node1"))  # the node pointed at the new primary
@@ -176,3 +167,8 @@ def rejoin(old, new, user: str, password: str) -> str:
         except TimeoutError:
             cur.execute("SHOW SLAVE STATUS")
             raise AssertionError(str(cur.fetchone()))
+
+
+def replica_receiving(server) -> bool:
+    with server.root_connection() as conn:
+        return receiving(conn)
