@@ -13,10 +13,12 @@ missing, ``cas`` when it was stale or an expired marker, and never over a
 dirty marker still in its grace period (a write may be in flight).
 
 Writers (:meth:`CoherentCache.write`) turn the entry into a dirty marker they
-own before touching the database (``cas``; ``set`` without a base when it
-was not clean), run the transaction, then, if the marker is still theirs,
-``cas`` in the base value updated with what they committed; in any other case
-they store an expired marker, which the next reader rebuilds from SQL.  The
+own before touching the database (``gets``, then ``cas``; ``set`` without a
+base when it was not clean), run the transaction, then, if the marker is still
+theirs, ``cas`` in the base value updated with what they committed (``gets``
+first: pylibmc returns no CAS id from ``cas``); in any other case they store an
+expired marker, which the next reader rebuilds from SQL.  The epoch comes from
+the request's prefetch when there was one: four round trips per write.  The
 cache is never written ahead of the database, and a stale fill racing a
 write is overwritten before that write is acknowledged.
 
@@ -150,10 +152,17 @@ def prefetch(client: CacheClient, wanted: list[tuple["CoherentCache", str]]) -> 
         return  # the reads will try again, and report
     _prefetched.values = {(id(cache), name): (found.get(key), found.get(epoch_key))
                           for cache, name, key, epoch_key in keyed}
+    _prefetched.epochs = {id(cache): found.get(epoch_key) for cache, _name, _key, epoch_key in keyed}
 
 
 def clear_prefetched() -> None:
-    _prefetched.values = None
+    _prefetched.values = _prefetched.epochs = None
+
+
+def _prefetched_epoch(cache: "CoherentCache"):
+    """The raw epoch fetched ahead for ``cache`` in this request, or None.  Unlike an
+    entry it is not used up by a read: a write in the same request starts from it."""
+    return (getattr(_prefetched, "epochs", None) or {}).get(id(cache))
 
 
 class CoherentCache:
@@ -305,7 +314,11 @@ class CoherentCache:
         owner = uuid.uuid4().hex
         mc = self.client.client
         try:
-            _entry, epoch = self._fetch(key)
+            # The epoch fetched ahead for this request saves a round trip.  Should it
+            # have been bumped since, the marker and the value settled after the
+            # transaction carry the old epoch, which readers take as void.
+            ahead = None if self.suspect else _prefetched_epoch(self)
+            epoch = self._epoch(mc, ahead) if ahead is not None else self._fetch(key)[1]
             token = self._token(key)
             base = None
             if token and token[0] and token[0]["s"] == CLEAN and token[0].get("e") == epoch and update:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, Sequence
+from typing import NamedTuple, Sequence
 
 from syncstorage.infra.dbengine import BackendError
 from syncstorage.wire.wbo import WBO
@@ -34,8 +34,8 @@ class UserRetired(Exception):
     """The user's account was deleted: nothing may be written for its id any more."""
 
 
-class Record(Protocol):
-    """A stored record as read back (SQL rows satisfy this)."""
+class Record(NamedTuple):
+    """A stored record as read back (get_items with ``full``, get_item)."""
 
     id: str
     modified: int

@@ -351,6 +351,21 @@ class StorageContract:
         assert storage.get_item(uid, "c", "a", T0).parentid == parent
         assert storage.get_items(uid, "c", ItemQuery(parentid=parent), T0, full=False) == ["a"]
 
+    def test_selection_values_are_data_never_sql(self, storage):
+        """Ids and relations full of SQL and of both drivers' parameter marks are only
+        ever compared as values (hostile input: they come from the query string)."""
+        uid = new_userid()
+        hostile = ["a'--", "b%s", "c?", "d%%", "e\\", 'f"); DELETE FROM wbo0; --']
+        parent = "p' OR '1'='1 %s ? \\"
+        storage.set_items(uid, "c", [WBO(i, i, parentid=parent if i < "c" else "q") for i in hostile], T0)
+        assert sorted(storage.get_items(uid, "c", ItemQuery(ids=hostile[::-1]), T0, full=False)) == sorted(hostile)
+        assert sorted(storage.get_items(uid, "c", ItemQuery(parentid=parent), T0, full=False)) == hostile[:2]
+        assert storage.get_items(uid, "c", ItemQuery(parentid="p' OR '1'='1"), T0, full=False) == []
+        storage.delete_items(uid, "c", ItemQuery(parentid=parent, limit=5, sort="index"), T0 + 1)
+        storage.delete_items(uid, "c", ItemQuery(ids=["c?"]), T0 + 2)
+        assert sorted(storage.get_items(uid, "c", ItemQuery(), T0 + 3, full=False)) == sorted(hostile[3:])
+        assert storage.get_collection_counts(uid, T0 + 3) == {"c": 3}
+
     # -- retired users ----------------------------------------------------------------------
     def test_retired_user_has_nothing_and_can_write_nothing(self, storage):
         uid, neighbour = new_userid(), new_userid()

@@ -182,6 +182,29 @@ def test_prefetched_entries_answer_without_another_round_trip():
         server.stop()
 
 
+def _commands(cache) -> dict[str, int]:
+    """memcached's own counts of keys read and of stores (set, cas, add)."""
+    stats = cache.client.client.get_stats()[0][1]
+    return {"get": int(stats["cmd_get"]), "set": int(stats["cmd_set"])}
+
+
+def test_a_write_after_the_requests_prefetch_makes_four_round_trips(cache):
+    """gets + cas of the marker, the transaction, gets + cas of the updated value: the
+    epoch comes from the request's prefetch, not from a round trip of its own."""
+    from syncstorage.infra.memcache import clear_prefetched, prefetch
+    db = Database({"a": 1})
+    cache.read("k", db.load)
+    prefetch(cache.client, [(cache, "k")])
+    try:
+        before = _commands(cache)
+        cache.write("k", lambda: "b", lambda base, result: {**base, result: 2})
+        after = _commands(cache)
+    finally:
+        clear_prefetched()
+    assert {name: after[name] - before[name] for name in after} == {"get": 2, "set": 2}
+    assert cache.read("k", db.load) == {"a": 1, "b": 2} and db.loads == 1
+
+
 def test_an_outage_is_said_once_per_interval_with_a_count(caplog):
     """Every request of an outage fails the same way: one line per interval, not one per request."""
     import logging
