@@ -9,6 +9,8 @@ and a bounded pool.
 from __future__ import annotations
 
 import os
+import time
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -17,6 +19,9 @@ WRITE = "syncstorage_write"  # execution option: this transaction will write
 
 # MySQL error codes worth one retry of the whole transaction.
 DEADLOCK_CODES = {1205, 1213}
+
+# A pooled MySQL connection idle longer than this is pinged before it is used.
+IDLE_PING_SECONDS = 1.0
 
 
 class BackendError(Exception):
@@ -29,12 +34,14 @@ def is_sqlite(engine: sa.engine.Engine) -> bool:
 
 def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_timeout: float = 5.0,
                   sqlite_busy_timeout: float = 10.0, connect_timeout: float = 5.0,
-                  read_timeout: float | None = 60.0) -> sa.engine.Engine:
+                  read_timeout: float | None = 60.0, idle_ping: float | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> sa.engine.Engine:
     """An engine with a bounded pool.  For MySQL/MariaDB, ``connect_timeout`` and
     ``read_timeout`` bound how long a dead or hung server can hold a request (and its
     thread): the connection is dropped and the request fails with BackendError, and
-    the pool opens new connections (pre-ping) once a server answers again.
-    ``read_timeout=None`` waits for ever (schema migrations)."""
+    the pool opens new connections once a server answers again (a disconnect seen on
+    one connection renews them all; one idle more than ``idle_ping`` seconds is pinged
+    before use).  ``read_timeout=None`` waits for ever (schema migrations)."""
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
@@ -49,12 +56,36 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
         query = dict(sa_url.query)
         query.setdefault("charset", "utf8mb4")
         sa_url = sa_url.set(query=query)
-        return sa.create_engine(
+        engine = sa.create_engine(
             sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
-            pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED",
+            pool_recycle=3600, isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
                           "write_timeout": read_timeout})
+        _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping, clock)
+        return engine
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
+
+
+def _ping_when_idle(engine: sa.engine.Engine, idle: float, clock: Callable[[], float]) -> None:
+    """Ping a pooled connection before use only when it sat idle more than ``idle`` seconds.
+
+    SQLAlchemy's pre-ping pings at every checkout: a database round trip per
+    request, which a busy server pays for nothing (its connections are seconds
+    old at most, and a disconnect seen on any of them renews the whole pool).
+    A connection that failed its ping is replaced before the request uses it."""
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_conn, record):
+        record.info["returned"] = clock()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn, record, _proxy):
+        returned = record.info.get("returned")
+        if returned is None or clock() - returned <= idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:  # whatever the driver raises: the pool connects anew
+            raise exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
 
 def _prepare_sqlite(engine: sa.engine.Engine) -> None:

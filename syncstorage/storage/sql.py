@@ -1,5 +1,10 @@
 """SQL record store (SQLAlchemy Core) for SQLite and MySQL/MariaDB.
 
+The statements every request runs (the write's locking read, upsert and totals'
+update; record reads, selection.py) are the driver's own SQL with positional
+parameters, built once: through SQLAlchemy's compiler and result processing
+they cost a large share of a request's CPU.  The rest is SQLAlchemy Core.
+
 Every write is one transaction that first locks the (user, collection) row of
 ``user_collections`` (``SELECT ... FOR UPDATE`` on MySQL, ``BEGIN IMMEDIATE``
 on SQLite), checks X-If-Unmodified-Since under that lock, writes the records

@@ -1,0 +1,70 @@
+"""The MySQL engine's pool: a busy connection is used without a ping, an idle one is
+pinged first and replaced when the server dropped it."""
+import pytest
+import sqlalchemy as sa
+
+from syncstorage.infra.dbengine import BackendError, create_engine, run_in_transaction
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _connection_id(engine) -> int:
+    return run_in_transaction(engine, lambda conn: conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar())
+
+
+def _drop_from_the_server(mariadb, connection_id: int) -> None:
+    """What a restarted server or a failed-over address leaves in the pool: a dead connection."""
+    with mariadb.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("KILL CONNECTION %s", (connection_id,))
+
+
+@pytest.fixture
+def pooled(mariadb, monkeypatch):
+    """(engine with one pooled connection and an injected clock, the clock, its ping count)."""
+    clock = Clock()
+    engine = create_engine(mariadb.create_database("dbengine_pool"), pool_size=1, max_overflow=0, clock=clock)
+    pings = []
+    real = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or real(conn))
+    yield engine, clock, pings
+    engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged(pooled):
+    engine, clock, pings = pooled
+    first = _connection_id(engine)
+    for _ in range(5):
+        clock.now += 0.5
+        assert _connection_id(engine) == first
+    assert pings == []
+
+
+def test_an_idle_connection_dropped_by_the_server_is_replaced_before_use(pooled, mariadb):
+    engine, clock, pings = pooled
+    first = _connection_id(engine)
+    _drop_from_the_server(mariadb, first)
+    clock.now += 5  # idle for longer than the ping interval
+    assert _connection_id(engine) != first  # no error reached the request
+    assert pings == [1]
+
+
+def test_a_dead_connection_used_without_ping_fails_once_then_the_pool_renews(pooled, mariadb):
+    """Within the interval the request meets the dead connection: 503 for it (BackendError),
+    and the pool connects anew for the next one."""
+    engine, clock, _pings = pooled
+    first = _connection_id(engine)
+    _drop_from_the_server(mariadb, first)
+    with pytest.raises(BackendError):
+        _connection_id(engine)
+    assert _connection_id(engine) != first
+
+
+def test_sqlite_engines_are_unchanged(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    assert run_in_transaction(engine, lambda conn: conn.execute(sa.text("SELECT 1")).scalar()) == 1
