@@ -31,32 +31,44 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 def read_body(req: Request, limit: int) -> bytes:
     """The request body, at most ``limit`` bytes; 413 for more (declared or sent),
-    400 for a body cut short (the client went away) or badly chunked."""
+    400 for a body cut short (the client went away) or badly chunked.
+
+    Read here rather than through WebOb's ``req.body``, which spools any body over
+    10 KB to a temporary file first: a file created, written and read back on every
+    POST of a few records, for a body whose size is already bounded."""
     declared = req.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(limit)
+    if declared is None and "chunked" not in req.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return b""  # no length and not chunked: HTTP/1.1 says there is no body
     try:
-        if declared is not None:
-            return req.body
-        if "chunked" not in req.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return b""  # no length and not chunked: HTTP/1.1 says there is no body
-        stream, out = req.body_file_raw, bytearray()
-        while True:
-            chunk = stream.read(min(READ_CHUNK, limit + 1 - len(out)))
-            if not chunk:
-                break
-            out += chunk
-            if len(out) > limit:
-                raise PayloadTooLarge(limit)
+        body = _read(req.body_file_raw, declared, limit)
     except (DisconnectionError, OSError, ValueError) as error:  # gunicorn's body errors are IOErrors
         raise BadParameter(f"incomplete request body: {error}"[:200]) from None
-    body = bytes(out)
     # Later readers (WebOb's req.POST) see the bounded copy, with its length.
     req.environ["wsgi.input"] = io.BytesIO(body)
     req.environ["CONTENT_LENGTH"] = str(len(body))
     req.environ.pop("HTTP_TRANSFER_ENCODING", None)
     req.environ["webob.is_body_readable"] = True
+    req.environ["webob.is_body_seekable"] = True  # a BytesIO: WebOb need not copy it again
     return body
+
+
+def _read(stream, declared: int | None, limit: int) -> bytes:
+    """Exactly ``declared`` bytes of ``stream`` (ValueError when it ends first), or with no
+    declared length all of it up to ``limit`` (PayloadTooLarge past that)."""
+    wanted = declared if declared is not None else limit + 1
+    out = bytearray()
+    while len(out) < wanted:
+        chunk = stream.read(min(READ_CHUNK, wanted - len(out)))
+        if not chunk:
+            if declared is not None:
+                raise ValueError(f"{declared - len(out)} more bytes were expected")
+            break
+        out += chunk
+    if len(out) > limit:
+        raise PayloadTooLarge(limit)
+    return bytes(out)
 
 
 def query_params(req: Request) -> MultiDict:

@@ -39,6 +39,27 @@ def test_larger_bodies_are_refused():
         read_body(request(b"x" * 101, declared=False, chunked=True), 100)
 
 
+def test_a_body_cut_short_is_a_400():
+    req = request(b"x" * 50)
+    req.environ["CONTENT_LENGTH"] = "80"  # the client promised more, then went away
+    with pytest.raises(BadParameter, match="30 more bytes"):
+        read_body(req, 100)
+
+
+def test_large_bodies_are_read_in_memory_without_a_temporary_file(monkeypatch):
+    """WebOb's req.body spools bodies over 10 KB to a file; a bounded body needs none."""
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a temporary file was created")
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refused)
+    body = b'{"payload": "' + b"x" * 200_000 + b'"}'
+    req = request(body)
+    assert read_body(req, 300_000) == body
+    assert req.body == body  # and later readers see the same bytes
+
+
 def test_json_is_strict():
     assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001F600"}
     for bad in (b"\xff", b"[" * 3000 + b"]" * 3000, b"NaN", b'"\\ud800"', b'{"\\udc00": 1}', b"[1,]"):
