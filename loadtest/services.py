@@ -112,10 +112,12 @@ class MariaDB:
                 os.chown(self.datadir, nobody.pw_uid, nobody.pw_gid)
         elif fresh:
             self.datadir.mkdir(parents=True, exist_ok=True)
-            subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
-                            "--auth-root-authentication-method=socket", "--skip-test-db",
-                            *self._as_root_args()],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            done = subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
+                                   "--auth-root-authentication-method=socket", "--skip-test-db",
+                                   *self._as_root_args()],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:  # say why: the exit status alone does not
+                raise RuntimeError(f"{self.install_db} failed ({done.returncode}): {done.stderr[-2000:]}")
         log = open(self.basedir / "mysqld.log", "ab")
         self.process = subprocess.Popen(
             [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
