@@ -144,25 +144,34 @@ def prefetch(client: CacheClient, wanted: list[tuple["CoherentCache", str]]) -> 
     """
     if any(cache.suspect for cache, _name in wanted):
         return  # let the normal path recover first
-    keyed = [(cache, name, cache._key(name), cache._epoch_key) for cache, name in wanted]
-    keys = {key for _cache, _name, key, epoch_key in keyed for key in (key, epoch_key)}
+    keys = {key for cache, name in wanted for key in (cache._key(name), cache._epoch_key)}
     try:
         found = client.client.get_multi(list(keys))
     except pylibmc.Error:
         return  # the reads will try again, and report
-    _prefetched.values = {(id(cache), name): (found.get(key), found.get(epoch_key))
-                          for cache, name, key, epoch_key in keyed}
-    _prefetched.epochs = {id(cache): found.get(epoch_key) for cache, _name, _key, epoch_key in keyed}
+    _prefetched.found = found
+    _prefetched.unread = {(id(cache), name) for cache, name in wanted}
 
 
 def clear_prefetched() -> None:
-    _prefetched.values = _prefetched.epochs = None
+    _prefetched.found = _prefetched.unread = None
+
+
+def _take_prefetched(cache: "CoherentCache", name: str) -> dict | None:
+    """What this request's prefetch found, if it fetched ``name`` for ``cache`` and no read
+    has used it yet (a read after a write in the same request must ask memcached)."""
+    unread = getattr(_prefetched, "unread", None)
+    if not unread or (id(cache), name) not in unread:
+        return None
+    unread.discard((id(cache), name))
+    return _prefetched.found
 
 
 def _prefetched_epoch(cache: "CoherentCache"):
-    """The raw epoch fetched ahead for ``cache`` in this request, or None.  Unlike an
+    """The raw epoch this request's prefetch found for ``cache``, or None.  Unlike an
     entry it is not used up by a read: a write in the same request starts from it."""
-    return (getattr(_prefetched, "epochs", None) or {}).get(id(cache))
+    found = getattr(_prefetched, "found", None)
+    return found.get(cache._epoch_key) if found is not None else None
 
 
 class CoherentCache:
@@ -267,9 +276,9 @@ class CoherentCache:
         """The cached value for ``name``, or ``load()`` (which is then cached if safe)."""
         key = self._key(name)
         try:
-            ahead = (getattr(_prefetched, "values", None) or {}).pop((id(self), name), None)
+            ahead = _take_prefetched(self, name)
             if ahead is not None and not self.suspect:
-                entry, epoch = self._decode(ahead[0]), self._epoch(self.client.client, ahead[1])
+                entry, epoch = self._decode(ahead.get(key)), self._epoch(self.client.client, ahead.get(self._epoch_key))
             else:
                 entry, epoch = self._fetch(key)
         except CacheError:
