@@ -15,6 +15,8 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
+from syncstorage.infra import mysqlconn
+
 WRITE = "syncstorage_write"  # execution option: this transaction will write
 
 # MySQL error codes worth one retry of the whole transaction.
@@ -61,9 +63,18 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
             pool_recycle=3600, isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
                           "write_timeout": read_timeout})
+        if engine.dialect.driver == "pymysql":
+            _connect_with(engine, mysqlconn.Connection)
         _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping, clock)
         return engine
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
+
+
+def _connect_with(engine: sa.engine.Engine, connection_class) -> None:
+    """Open the engine's DBAPI connections as ``connection_class`` (same arguments)."""
+    @event.listens_for(engine, "do_connect")
+    def on_do_connect(_dialect, _record, cargs, cparams):
+        return connection_class(*cargs, **cparams)
 
 
 def _ping_when_idle(engine: sa.engine.Engine, idle: float, clock: Callable[[], float]) -> None:

@@ -366,6 +366,20 @@ class StorageContract:
         assert sorted(storage.get_items(uid, "c", ItemQuery(), T0 + 3, full=False)) == sorted(hostile[3:])
         assert storage.get_collection_counts(uid, T0 + 3) == {"c": 3}
 
+    def test_written_values_are_stored_exactly_as_sent(self, storage):
+        """Payloads and relations with quotes, backslashes, NUL, control and 4-byte
+        characters read back byte for byte after the multi-row upsert."""
+        uid = new_userid()
+        texts = ["'", "\\", "\\'", "x\\", "'); DELETE FROM wbo0; --", '{"ciphertext": "a\\"b", "IV": "\'"}',
+                 "a\0b", "\n\r\x1a\t", "%s ?", "\u00e9\U0001F600'\\", "\\" * 5 + "'" * 2]
+        items = [WBO(f"r{n}", text, parentid=text, predecessorid=text[::-1]) for n, text in enumerate(texts)]
+        storage.set_items(uid, "c", items, T0)
+        got = {r.id: r for r in storage.get_items(uid, "c", ItemQuery(), T0, full=True)}
+        for item in items:
+            assert (got[item.id].payload, got[item.id].parentid, got[item.id].predecessorid) == (
+                item.payload, item.parentid, item.predecessorid)
+        assert storage.get_collection_usage(uid, T0)["c"] == sum(item.payload_size for item in items)
+
     # -- retired users ----------------------------------------------------------------------
     def test_retired_user_has_nothing_and_can_write_nothing(self, storage):
         uid, neighbour = new_userid(), new_userid()
