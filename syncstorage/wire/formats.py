@@ -10,6 +10,7 @@ import json
 import struct
 from typing import Iterable, Mapping
 
+import orjson
 from webob.acceptparse import create_accept_header
 
 from syncstorage.wire.timestamps import render
@@ -22,10 +23,23 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
 _quote = json.encoder.encode_basestring_ascii  # what _dumps does for a str
 
 
+def quote_long(text: str) -> str:
+    """``text`` as a JSON string, the bytes ``_quote`` writes, for long texts (payloads).
+
+    ``_quote`` looks at every character twice, in C, but one at a time: ~1.9M of a
+    GET of 100 records' 9.7M instructions.  orjson escapes an ASCII string with
+    vector instructions and writes the same bytes for every ASCII character but
+    DEL (0x7f), which it leaves as is where ``ensure_ascii`` writes ``\\u007f``;
+    anything else (non-ASCII, DEL) takes ``_quote``."""
+    if text.isascii() and "\x7f" not in text:
+        return orjson.dumps(text).decode("ascii")
+    return _quote(text)
+
+
 def record_json(record) -> str:
     """One stored record: id and modified always, the other fields when set; never ttl.
-    Strings are quoted by the json module's C function, exactly as ``_dumps`` would (this
-    runs once per record a GET returns)."""
+    Strings are quoted exactly as ``_dumps`` would (this runs once per record a GET
+    returns): short ones by the json module's C function, the payload by quote_long."""
     text = '{"id": ' + _quote(record.id) + ', "modified": ' + render(record.modified)
     if record.sortindex is not None:
         text += ', "sortindex": %d' % record.sortindex
@@ -34,7 +48,7 @@ def record_json(record) -> str:
     if record.predecessorid is not None:
         text += ', "predecessorid": ' + _quote(record.predecessorid)
     if record.payload is not None:
-        text += ', "payload": ' + _quote(record.payload)
+        text += ', "payload": ' + quote_long(record.payload)
     return text + "}"
 
 

@@ -4,14 +4,25 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, strategies as st
 
-from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, post_result_json, record_json,
-                                 render_items, timestamps_json)
+from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, post_result_json, quote_long,
+                                 record_json, render_items, timestamps_json)
 
 
 def record(**kw):
     base = dict(id="a", modified=130000000010, sortindex=None, parentid=None, predecessorid=None, payload=None)
     base.update(kw)
     return SimpleNamespace(**base)
+
+
+@pytest.mark.parametrize("text", ["", '{"ciphertext": "a+/=", "IV": "b"}', "".join(map(chr, range(128))) * 3,
+                                  "\x7f", "a\x7fb", "\u00e9", "\U0001F600", "\ud800", "\\\"\n\t\x00\x1f"])
+def test_quote_long_writes_the_bytes_of_the_json_module(text):
+    assert quote_long(text) == json.dumps(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7f)) | st.text())
+def test_quote_long_writes_the_bytes_of_the_json_module_for_any_text(text):
+    assert quote_long(text) == json.dumps(text)
 
 
 def test_record_json_has_two_decimal_modified_and_only_set_fields():
