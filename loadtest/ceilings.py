@@ -2,6 +2,7 @@
 measured under the same gunicorn settings in the same run.
 
     python -m loadtest.ceilings [--backend mysql|sqlite] [--duration 10] [--connections 16]
+                                [--payload record|flat]
 
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
@@ -9,7 +10,10 @@ server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded
 After the servers stop, the database's own figures for the two record paths
 (loadtest/rawdb.py: 100-row upserts and 100-row range reads sent raw with the
 driver, same database and shards, as many processes and threads as the server
-has) are printed beside the server's POST and GET records/s, with the ratios.
+has) are printed beside the server's POST and GET records/s, with the ratios.  The
+upsert is sent twice: with PyMySQL's string literals and with the server's
+(syncstorage/infra/mysqlconn.py).  Payloads are record-shaped JSON, as clients send
+(``--payload flat``: 500 x "x", as figures before record-shaped payloads were measured).
 
 Between the trivial app and the real endpoint sit the stack's floors
 (loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
@@ -40,6 +44,7 @@ INFO = "GET info/collections"
 POST = "POST 100 records (500 B)"
 GET = "GET 100 full records"
 RAW_UPSERT = "raw 100-row upserts"
+RAW_UPSERT_LITERALS = "raw 100-row upserts, the server's string literals"
 RAW_READ = "raw 100-row range reads"
 
 
@@ -71,7 +76,7 @@ def accounted(run, server: list[int] | None, shared: list[int]) -> dict:
 
 def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int,
             floors: dict[str, str] | None = None, pids: dict[str, list[int]] | None = None,
-            shared: list[int] = ()) -> dict:
+            shared: list[int] = (), payload: str = "x" * 500) -> dict:
     """The ceilings; ``users`` are existing accounts with the load-test password, ``floors``
     maps a floor's label to its server's base URL.  With ``pids`` (scenario -> its
     server's processes) each result also says what the CPU went on (:func:`accounted`)."""
@@ -83,7 +88,7 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
                 headers={"Authorization": f"Basic {token}"}), timeout=30).read()
     # what the GET reads: the 100 records the POST run rewrites (written now, so that the GET
     # runs on a settled database, before the POST run's write load)
-    batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i + 1, "payload": "x" * 500} for i in range(100)])
+    batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i + 1, "payload": payload} for i in range(100)])
     urllib.request.urlopen(urllib.request.Request(
         f"{base}/1.1/{users[0]}/storage/history", data=batch.encode(), method="POST",
         headers={"Authorization": f"Basic {tokens[0]}"}), timeout=30).read()
@@ -92,7 +97,7 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
     scenarios += [(label, floor + path, "get.lua", [tokens[0]]) for label, floor in (floors or {}).items()]
     scenarios += [(INFO, base + path, "get.lua", [tokens[0]]),
                   (GET, f"{base}/1.1/{users[0]}/storage/history?full=1", "get.lua", [tokens[0]]),
-                  (POST, base, "post_batch.lua", [",".join(tokens), "100", "500"])]
+                  (POST, base, "post_batch.lua", [",".join(tokens), "100", payload])]
     return {label: accounted(lambda: wrk(url, script, script_args, duration, connections),
                              (pids or {}).get(label), list(shared))
             for label, url, script, script_args in scenarios}
@@ -119,7 +124,7 @@ def against_raw(runs: dict, raw: dict) -> list[str]:
     """The server's records/s beside the database's own (loadtest/rawdb.py, same run), and a
     cached info/collections beside the floor with one memcached round trip."""
     lines = ["| path | server | baseline | ratio |", "|---|---:|---:|---:|"]
-    for label, base_label in ((POST, RAW_UPSERT), (GET, RAW_READ)):
+    for label, base_label in ((POST, RAW_UPSERT), (POST, RAW_UPSERT_LITERALS), (GET, RAW_READ)):
         if label in runs and base_label in raw:
             server = runs[label]["rps"] * 100
             lines.append(f"| {label} (records/s) | {server:,.0f} | {raw[base_label]:,.0f} ({base_label}) | "
@@ -130,8 +135,9 @@ def against_raw(runs: dict, raw: dict) -> list[str]:
     return lines
 
 
-def raw_baselines(url: str, users: list[str], seconds: int, workers: int, threads: int) -> dict:
-    """Records/s of raw 100-row upserts and range reads on the server's database and shards."""
+def raw_baselines(url: str, users: list[str], seconds: int, workers: int, threads: int, payload: str) -> dict:
+    """Records/s of raw 100-row upserts (PyMySQL's literals, then the server's) and range
+    reads on the server's database and shards."""
     import sqlalchemy as sa
 
     from syncstorage.storage.sql import read_shard_count
@@ -145,8 +151,13 @@ def raw_baselines(url: str, users: list[str], seconds: int, workers: int, thread
         userids = list(conn.execute(sa.select(table.c.userid).where(table.c.username.in_(users))).scalars())
     shards = read_shard_count(engine)
     engine.dispose()
-    return {RAW_UPSERT: rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads),
-            RAW_READ: rawdb.throughput("read", url, shards, userids, seconds, workers, threads)}
+    raw = {RAW_UPSERT: rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
+                                        payload=payload)}
+    if not url.startswith("sqlite"):
+        raw[RAW_UPSERT_LITERALS] = rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
+                                                    payload=payload, server_literals=True)
+    raw[RAW_READ] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads)
+    return raw
 
 
 def main(argv=None) -> int:
@@ -158,6 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=16, help="accounts the POST run rotates over")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--payload", choices=("record", "flat"), default="record",
+                        help="what the POST writes: record-shaped JSON (default) or flat text")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--log-dir", default="loadtest/results/ceilings",
                         help="where the servers' logs go (default: an ignored folder, not the work tree)")
@@ -195,17 +208,19 @@ def main(argv=None) -> int:
         shared = [service.process.pid for service in (mariadb, memcached) if service is not None]
         base = f"http://127.0.0.1:{app_port}"
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
+        from loadtest import rawdb
+        payload = rawdb.PAYLOADS[args.payload]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
-                       floor_bases, pids, shared)
+                       floor_bases, pids, shared, payload)
         for proc in procs:  # the raw clients get the CPU the servers had
             servers.stop(proc)
         procs = []
-        raw = raw_baselines(url, users, args.duration, args.workers, args.threads)
+        raw = raw_baselines(url, users, args.duration, args.workers, args.threads, payload)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 
     print(f"backend={args.backend}{'+memcached' if args.memcached else ''} workers={args.workers} "
-          f"threads={args.threads} "
+          f"threads={args.threads} payload={args.payload} "
           f"connections={args.connections} duration={args.duration}s")
     print("\n".join(table(runs)))
     print(f"\nThe database itself, same run ({args.workers} processes x {args.threads} threads of raw "

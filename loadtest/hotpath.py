@@ -1,7 +1,7 @@
 """The app's own CPU for the hot paths, measured in-process, beside its baselines.
 
     python -m loadtest.hotpath [--backend mysql|sqlite] [--requests 20000] [--profile 25]
-                               [--paths info,post,get] [--instructions]
+                               [--paths info,post,get] [--payload record|flat] [--instructions]
 
 No HTTP server and no load generator: the WSGI callable is called directly,
 so the figures are the CPU the application adds to what gunicorn already
@@ -9,9 +9,13 @@ spends on a request.  Paths (memcached in front):
 
 * ``info``: a cached ``GET info/collections``, beside the trivial app called the same way;
 * ``post``: ``POST`` of 100 records of 500 B to history, beside the client CPU of the
-  same 100-row upsert sent raw with the driver (loadtest/rawdb.py);
+  same 100-row upsert sent raw with the driver (loadtest/rawdb.py), with PyMySQL's own
+  string literals and with the server's;
 * ``get``: ``GET storage/history?full=1`` of those 100 records, beside the client CPU
   of the raw 100-row range read.
+
+Payloads are record-shaped JSON, as clients send (``--payload flat``: 500 x "x", as
+the figures before record-shaped payloads were measured).
 
 ``--profile N`` adds the N functions that cost the most CPU (cProfile) on each path.
 
@@ -47,7 +51,11 @@ from loadtest import profiles, rawdb, trivial_app
 
 LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
           "get": "GET 100 full records"}
-BASELINES = {"post": "raw 100-row upsert", "get": "raw 100-row range read"}
+# path -> its baselines: (--measure side, label, rawdb.operation options)
+BASELINES = {"post": [("baseline", "raw 100-row upsert", {}),
+                      ("baseline-literals", "raw 100-row upsert with the server's literals", {"server_literals": True})],
+             "get": [("baseline", "raw 100-row range read", {})],
+             "info": [("baseline", "trivial WSGI app", {})]}
 
 
 def environ_for(method: str, path: str, token: str | None = None, body: bytes = b"") -> dict:
@@ -96,7 +104,8 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
         print(f"instructions per call (callgrind, {requests} measured calls each)")
         for kind in paths:
             children = {}
-            for side in ("app", "baseline"):  # both at once: the counts do not depend on it
+            for side in ["app"] + [side for side, _label, _options in BASELINES[kind]]:  # at once: counts
+                # do not depend on it
                 log = tmp / f"{kind}-{side}.log"
                 child = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=starmap_next",
                          f"--callgrind-out-file={tmp / f'{kind}-{side}.out'}", f"--log-file={log}",
@@ -112,9 +121,9 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
                 if proc.returncode != 0 or found is None:
                     raise SystemExit(f"the {kind} {side} child failed: {err[-2000:]}")
                 counts[side] = int(found.group(1)) / requests
-            label = "trivial WSGI app" if kind == "info" else BASELINES[kind]
-            print(f"{LABELS[kind] + ':':<29} {counts['app']:12,.0f} per request   {label}: "
-                  f"{counts['baseline']:,.0f}   ratio {counts['baseline'] / counts['app']:.3f}")
+            print(f"{LABELS[kind] + ':':<29} {counts['app']:12,.0f} per request")
+            for side, label, _options in BASELINES[kind]:
+                print(f"{'':<31}{label}: {counts[side]:,.0f}   ratio {counts[side] / counts['app']:.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
@@ -142,7 +151,10 @@ def main(argv=None) -> int:
     parser.add_argument("--paths", default="info,post,get", help="which of info, post, get to measure")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
-    parser.add_argument("--measure", choices=("app", "baseline"), help=argparse.SUPPRESS)  # a child's part
+    parser.add_argument("--payload", choices=sorted(rawdb.PAYLOADS), default="record",
+                        help="what the POST writes: record-shaped JSON (default) or flat text")
+    parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals"),
+                        help=argparse.SUPPRESS)  # a child's part
     args = parser.parse_args(argv)
     if args.instructions:
         return count_instructions(child_arguments(argv), args.requests, [p for p in args.paths.split(",") if p])
@@ -194,7 +206,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"GET info/collections failed: {status} {body!r}")
 
         history = f"/1.1/{name}/storage/history"
-        batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i, "payload": "x" * 500}
+        payload = rawdb.PAYLOADS[args.payload]
+        batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i, "payload": payload}
                             for i in range(100)]).encode()
         status, body = call(app, environ_for("POST", history, token, batch))
         if not status.startswith("200"):
@@ -218,7 +231,8 @@ def main(argv=None) -> int:
             elif kind == "info":
                 calls = [(call, trivial_app.application, environ_for("GET", "/")) for _ in range(args.requests)]
             else:
-                op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid)
+                options = next(options for side, _label, options in BASELINES[kind] if side == args.measure)
+                op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid, payload, **options)
                 op()
                 calls = [(op,) for _ in range(args.requests)]
             run_measured(calls)
@@ -228,18 +242,20 @@ def main(argv=None) -> int:
         for kind in paths:
             count = args.requests if kind == "info" else max(1, args.requests // 20)
             app_seconds = per_request(app, makers[kind], count)
-            if kind == "info":
-                base_label = "trivial WSGI app"
-                base_seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), count)
-            else:
-                base_label = BASELINES[kind]
-                base_seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
-                                                repeat=count)
-            results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": base_seconds * 1e6,
-                             "baseline": base_label}
-            comparison = "" if kind == "info" else f"   ratio {base_seconds / app_seconds:.2f}"
-            print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request   "
-                  f"{base_label}: {base_seconds * 1e6:.1f} µs{comparison}")
+            print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request")
+            baselines = {}
+            for _side, label, options in BASELINES[kind]:
+                if kind == "info":
+                    seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), count)
+                else:
+                    seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
+                                               repeat=count, payload=payload, **options)
+                baselines[label] = seconds * 1e6
+                comparison = "" if kind == "info" else f"   ratio {seconds / app_seconds:.2f}"
+                print(f"{'':<31}{label}: {seconds * 1e6:.1f} µs{comparison}")
+            first = BASELINES[kind][0][1]
+            results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": baselines[first], "baseline": first,
+                             "baselines_us": baselines}
             if args.profile:
                 profiler = cProfile.Profile(time.process_time)  # CPU, as the figures above
                 envs = [makers[kind]() for _ in range(count)]

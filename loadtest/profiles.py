@@ -23,10 +23,13 @@ def account_name(index: int) -> str:
     return f"lt{index:08d}"
 
 
-def payload(size: int) -> str:
-    """An encrypted-record-like JSON string of about ``size`` bytes."""
-    body = max(16, size - 60)
-    start = random.randrange(0, len(_NOISE) - body)
+def payload(size: int, start: int | None = None) -> str:
+    """An encrypted-record-like JSON string of ``size`` bytes (at least 144): base64
+    ciphertext from ``start`` in the noise (random if None), a 24-character IV and a
+    64-character hmac, as Firefox writes them."""
+    body = max(16, size - 128)  # 128: the IV, the hmac and the JSON around them
+    if start is None:
+        start = random.randrange(0, len(_NOISE) - body)
     return '{"ciphertext": "%s", "IV": "%s", "hmac": "%s"}' % (_NOISE[start:start + body], _NOISE[:24],
                                                                _NOISE[24:88])
 

@@ -1,14 +1,17 @@
 """What the database itself does for the two hot paths, sent raw with the DBAPI driver:
 the baselines the server's POST and GET are measured against.
 
-* upsert: 100 rows of 500-byte payloads into the user's ``wbo`` shard, ``INSERT ...
+* upsert: 100 rows of 500-byte payloads (:data:`PAYLOADS`: record-shaped JSON, as
+  clients send, or flat) into the user's ``wbo`` shard, ``INSERT ...
   ON DUPLICATE KEY UPDATE`` (MariaDB) or ``ON CONFLICT DO UPDATE`` (SQLite) of the
   columns a write replaces, one transaction, as the server's write does;
 * range read: the user's 100 newest records of a collection, the columns a full
   GET returns, ``ORDER BY modified DESC LIMIT 100``.
 
 Same database, same table and shard as the server uses (storage/schema.py), no
-SQLAlchemy, no validation, no JSON.  :func:`throughput` runs one operation from
+SQLAlchemy, no validation, no JSON.  With ``server_literals`` the connection is the
+server's (syncstorage/infra/mysqlconn.py: cheaper string literals than PyMySQL's),
+so that the upsert's baseline can be had both ways.  :func:`throughput` runs one operation from
 ``processes`` processes x ``threads`` threads for ``seconds`` and returns records/s;
 :func:`client_cpu` the client CPU of one operation in this process.
 """
@@ -21,17 +24,26 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from loadtest import profiles
+from syncstorage.infra import mysqlconn
 from syncstorage.storage.schema import NO_EXPIRY, shard_for
 from syncstorage.storage.sql import REPLACED_COLUMNS as REPLACED, UPSERT_COLUMNS as COLUMNS  # the same row shape
 
 RECORDS = 100
-PAYLOAD = "x" * 500
+# What the benchmarks write: a record as Firefox encrypts it (JSON: quotes that every
+# layer escapes), or the flat text earlier figures were measured with.
+PAYLOADS = {"record": profiles.payload(500, start=0), "flat": "x" * 500}
 COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
 
 
-def _connect(url: str):
-    """A raw DBAPI connection for ``url`` (the driver SQLAlchemy would use)."""
-    return sa.create_engine(url, poolclass=sa.pool.NullPool).raw_connection()
+def _connect(url: str, server_literals: bool = False):
+    """A raw DBAPI connection for ``url`` (the driver SQLAlchemy would use; with
+    ``server_literals`` and PyMySQL, the server's connection class)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    if server_literals and engine.dialect.driver == "pymysql":
+        sa.event.listen(engine, "do_connect",
+                        lambda _dialect, _record, cargs, cparams: mysqlconn.Connection(*cargs, **cparams))
+    return engine.raw_connection()
 
 
 def statements(url: str, shards: int, userid: int) -> tuple[str, str]:
@@ -50,16 +62,17 @@ def statements(url: str, shards: int, userid: int) -> tuple[str, str]:
     return upsert, read
 
 
-def operation(kind: str, url: str, shards: int, userid: int) -> Callable[[], int]:
+def operation(kind: str, url: str, shards: int, userid: int, payload: str = PAYLOADS["record"],
+              server_literals: bool = False) -> Callable[[], int]:
     """A callable doing one ``kind`` ('upsert' or 'read') on its own connection; returns records."""
-    conn = _connect(url)
+    conn = _connect(url, server_literals)
     upsert, read = statements(url, shards, userid)
     counter = [0]
 
     def do_upsert() -> int:
         counter[0] += 1
         modified = int(time.time() * 100) + counter[0]
-        rows = [(userid, COLLECTION_ID, f"rec{i:06d}", i, modified, PAYLOAD, len(PAYLOAD), NO_EXPIRY, None, None)
+        rows = [(userid, COLLECTION_ID, f"rec{i:06d}", i, modified, payload, len(payload), NO_EXPIRY, None, None)
                 for i in range(RECORDS)]
         cursor = conn.cursor()
         cursor.executemany(upsert, rows)
@@ -76,9 +89,10 @@ def operation(kind: str, url: str, shards: int, userid: int) -> Callable[[], int
     return do_upsert if kind == "upsert" else do_read
 
 
-def client_cpu(kind: str, url: str, shards: int, userid: int, repeat: int = 200) -> float:
-    """Seconds of this process's CPU per operation (best of three rounds)."""
-    op = operation(kind, url, shards, userid)
+def client_cpu(kind: str, url: str, shards: int, userid: int, repeat: int = 200, **options) -> float:
+    """Seconds of this process's CPU per operation (best of three rounds); ``options`` as
+    for :func:`operation`."""
+    op = operation(kind, url, shards, userid, **options)
     op()
     best = float("inf")
     for _round in range(3):
@@ -89,12 +103,12 @@ def client_cpu(kind: str, url: str, shards: int, userid: int, repeat: int = 200)
     return best
 
 
-def _worker(kind, url, shards, userids, seconds, threads, queue) -> None:
+def _worker(kind, url, shards, userids, seconds, threads, queue, options) -> None:
     done = [0] * threads
     deadline = time.monotonic() + seconds
 
     def loop(slot: int) -> None:
-        op = operation(kind, url, shards, userids[slot % len(userids)])
+        op = operation(kind, url, shards, userids[slot % len(userids)], **options)
         while time.monotonic() < deadline:
             done[slot] += op()
 
@@ -107,13 +121,14 @@ def _worker(kind, url, shards, userids, seconds, threads, queue) -> None:
 
 
 def throughput(kind: str, url: str, shards: int, userids: list[int], seconds: float, processes: int = 2,
-               threads: int = 8) -> float:
+               threads: int = 8, **options) -> float:
     """Records/s of ``kind`` from ``processes`` x ``threads`` clients, each on its own connection,
-    rotating over ``userids`` (as the server's workers and threads would)."""
+    rotating over ``userids`` (as the server's workers and threads would); ``options`` as for
+    :func:`operation`."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(kind, url, shards, userids[p::processes] or userids, seconds,
-                                               threads, queue)) for p in range(processes)]
+                                               threads, queue, options)) for p in range(processes)]
     for p in procs:
         p.start()
     total = sum(queue.get() for _ in procs)  # each process counts from when its clients are connected

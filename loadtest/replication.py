@@ -39,7 +39,8 @@ def lag_sampler(replica: MariaDB, stop: threading.Event, samples: list[int]) -> 
 def measure(url: str, seconds: float, processes: int, threads: int) -> float:
     env = servers.node_env(url)
     servers.migrate(env)
-    return rawdb.throughput("upsert", url, 4, list(range(1, 17)), seconds, processes, threads)
+    return rawdb.throughput("upsert", url, 4, list(range(1, 17)), seconds, processes, threads,
+                            payload=rawdb.PAYLOADS["flat"])
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,5 @@
 -- POST a batch of records, rotating over users:
---   wrk -s post_batch.lua URL_PREFIX -- <auth1,auth2,...> <records> <payload bytes>
+--   wrk -s post_batch.lua URL_PREFIX -- <auth1,auth2,...> <records> <payload text>
 -- URL_PREFIX is the server root; each auth is base64("user:password") and the
 -- request goes to /1.1/<user>/storage/history.  Each request rewrites the same
 -- ids of its user (a client re-uploading changed records), so the data set
@@ -33,10 +33,11 @@ function init(args)
     users[#users + 1] = { path = "/1.1/" .. name .. "/storage/history",
                           headers = { ["Authorization"] = "Basic " .. auth, ["Content-Type"] = "text/plain" } }
   end
-  local n, size = tonumber(args[2] or "100"), tonumber(args[3] or "500")
+  local n, payload = tonumber(args[2] or "100"), args[3] or string.rep("x", 500)
+  local quoted = payload:gsub('[\\"]', '\\%0')  -- as a JSON string (the payloads hold no controls)
   local parts = {}
   for i = 1, n do
-    parts[i] = string.format('{"id": "rec%06d", "sortindex": %d, "payload": "%s"}', i, i, string.rep("x", size))
+    parts[i] = string.format('{"id": "rec%06d", "sortindex": %d, "payload": "%s"}', i, i, quoted)
   end
   body = "[" .. table.concat(parts, ",") .. "]"
   counter = math.random(#users)

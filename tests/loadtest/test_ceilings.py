@@ -24,7 +24,9 @@ def test_table_adds_cpu_columns_when_every_run_was_accounted():
 def test_server_records_are_set_beside_the_raw_database_and_the_floor():
     runs = {ceilings.TRIVIAL: run(8000), ceilings.FLOOR_CACHE: run(2000), ceilings.INFO: run(1700),
             ceilings.POST: run(60), ceilings.GET: run(150)}
-    lines = ceilings.against_raw(runs, {ceilings.RAW_UPSERT: 24000.0, ceilings.RAW_READ: 60000.0})
+    lines = ceilings.against_raw(runs, {ceilings.RAW_UPSERT: 24000.0, ceilings.RAW_UPSERT_LITERALS: 30000.0,
+                                        ceilings.RAW_READ: 60000.0})
     assert f"| {ceilings.POST} (records/s) | 6,000 | 24,000 ({ceilings.RAW_UPSERT}) | 0.25 |" in lines
+    assert f"| {ceilings.POST} (records/s) | 6,000 | 30,000 ({ceilings.RAW_UPSERT_LITERALS}) | 0.20 |" in lines
     assert f"| {ceilings.GET} (records/s) | 15,000 | 60,000 ({ceilings.RAW_READ}) | 0.25 |" in lines
     assert f"| cached {ceilings.INFO} (requests/s) | 1,700 | 2,000 ({ceilings.FLOOR_CACHE}) | 0.85 |" in lines

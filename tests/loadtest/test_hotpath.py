@@ -15,6 +15,7 @@ def test_hotpath_reports_the_app_and_the_trivial_app(tmp_path, memcached):  # th
     assert set(result["paths"]) == {"info", "post", "get"}
     assert all(p["app_us"] > 0 and p["baseline_us"] > 0 for p in result["paths"].values())
     for line in ("cached GET info/collections:", "POST 100 records (500 B):", "raw 100-row upsert:",
+                 "raw 100-row upsert with the server's literals:",
                  "GET 100 full records:", "raw 100-row range read:", "function calls"):
         assert line in proc.stdout
 
