@@ -19,15 +19,19 @@ Reading a result, PyMySQL parses each field of each row through four method
 calls on a packet object; a GET of 100 records is 600 fields, and that parsing
 was most of what PyMySQL costs it.  :class:`Result` parses a row's fields in
 one loop over the packet's bytes, with the conversions PyMySQL chose for the
-columns (and ``int`` straight from the digits).  Packets are still read by
-PyMySQL (sequence numbers, error packets, timeouts, rows over 16 MB), and
-unbuffered results are PyMySQL's own.
+columns (and ``int`` straight from the digits), and reads the row packets
+without building a packet object for each (PyMySQL's socket reads, and its
+handling of sequence numbers, server errors and rows over 16 MB).  Unbuffered
+results are PyMySQL's own.
 """
 from __future__ import annotations
 
 import pymysql.connections
-from pymysql.constants import SERVER_STATUS
+import pymysql.err
+from pymysql.constants import CR, SERVER_STATUS
+from pymysql.protocol import MysqlPacket
 
+MAX_PACKET_LEN = 2**24 - 1
 _NO_BACKSLASH_ESCAPES = SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES
 
 
@@ -66,21 +70,48 @@ class Connection(pymysql.connections.Connection):
 
 
 class Result(pymysql.connections.MySQLResult):
-    """A buffered result whose rows are parsed by :func:`parse_row`."""
+    """A buffered result whose row packets are read by :meth:`_row_packets` and parsed by
+    :func:`parse_row`."""
 
     def _read_rowdata_packet(self):
-        read_packet = self.connection._read_packet
         decoders = [_decoder(encoding, converter) for encoding, converter in self.converters]
-        rows = []
-        while True:
-            packet = read_packet()
-            data = packet.get_all_data()
-            if data[0] == 0xFE and len(data) < 9 and self._check_packet_is_eof(packet):  # a row is never
-                self.connection = None  # that short with 0xFE first (an 8-byte length follows it)
-                break
-            rows.append(parse_row(data, decoders))
+        rows = [parse_row(data, decoders) for data in self._row_packets()]
+        self.connection = None
         self.affected_rows = len(rows)
         self.rows = tuple(rows)
+
+    def _row_packets(self):
+        """The payloads of the row packets up to the EOF packet: PyMySQL's ``_read_packet``
+        without a packet object per row.  Socket errors, timeouts and short reads are its
+        ``_read_bytes``'s; a packet out of sequence, a server error and rows over 16 MB
+        are handled as it handles them."""
+        conn = self.connection
+        while True:
+            size, data = _read_payload(conn)
+            while size == MAX_PACKET_LEN:  # the payload continues in the next packet
+                size, more = _read_payload(conn)
+                data += more
+            first = data[0]
+            if first == 0xFE and len(data) < 9:  # EOF (a row starting 0xFE is at least 9 bytes long)
+                packet = MysqlPacket(data, conn.encoding)
+                if self._check_packet_is_eof(packet):
+                    return
+            elif first == 0xFF:
+                MysqlPacket(data, conn.encoding).raise_for_error()
+            yield data
+
+
+def _read_payload(conn) -> tuple[int, bytes]:
+    """One packet's payload size and payload, its sequence number checked as PyMySQL does."""
+    header = conn._read_bytes(4)
+    size = header[0] | header[1] << 8 | header[2] << 16
+    if header[3] != conn._next_seq_id:
+        conn._force_close()
+        if header[3] == 0:  # MariaDB sends an error with sequence 0 when shutting down
+            raise pymysql.err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
+        raise pymysql.err.InternalError(f"Packet sequence number wrong - got {header[3]} expected {conn._next_seq_id}")
+    conn._next_seq_id = (conn._next_seq_id + 1) % 256
+    return size, conn._read_bytes(size)
 
 
 def _decoder(encoding, converter):

@@ -1,5 +1,6 @@
 """The MySQL engine's connection writes strings as literals that MariaDB reads back
 exactly, whatever they hold, with and without backslash escapes."""
+import pymysql
 import pytest
 
 from syncstorage.infra import mysqlconn
@@ -58,8 +59,6 @@ def test_quote_escapes_only_what_the_literal_needs():
 def test_rows_read_as_pymysql_reads_them(engine, mariadb):
     """Every column type the server reads, NULLs, long values (2- and 3-byte lengths), and
     rows of a real table: the same values as PyMySQL's own reading."""
-    import pymysql
-
     sql = ("SELECT 1, -9223372036854775808, 18446744073709551615, NULL, 'a''b', CONVERT(_binary'\\\\x' USING utf8mb4), "
            "_binary'\\0\\xff', 1.5e300, 12.345, CAST('2024-01-02 03:04:05' AS DATETIME), CAST('2024-01-02' AS DATE), "
            "REPEAT('y', 300), REPEAT('z', 70000), '\u00e9\U0001F600', CAST(NULL AS SIGNED) "
@@ -93,3 +92,66 @@ def test_parse_row_reads_every_length_encoding(data, expected):
 def test_parse_row_converts_as_told():
     decoders = [mysqlconn._decoder("ascii", int), mysqlconn._decoder("utf8", None), mysqlconn._decoder(None, None)]
     assert mysqlconn.parse_row(b"\x02-7\x02\xc3\xa9\x01\xff", decoders) == (-7, "\u00e9", b"\xff")
+
+
+def test_an_error_in_the_middle_of_the_rows_raises_and_the_connection_goes_on(engine):
+    """MariaDB sends 79 rows of 1 KB, then an error packet (the subquery of row 80 returns
+    two rows): the error reaches the caller as PyMySQL's, and the connection stays usable."""
+    import sqlalchemy as sa
+
+    failing = ("SELECT seq, REPEAT('x', 1000) FROM seq_1_to_100 t "
+               "WHERE IF(seq = 80, (SELECT s.seq FROM seq_1_to_2 s WHERE s.seq < t.seq), 1)")
+    with engine.connect() as conn:
+        with pytest.raises(sa.exc.OperationalError, match="1242"):
+            conn.exec_driver_sql(failing).all()
+        conn.rollback()
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM seq_1_to_100").scalar() == 100
+        assert len(conn.exec_driver_sql("SELECT seq, REPEAT('x', 1000) FROM seq_1_to_200").all()) == 200
+
+
+class _Wire:
+    """A connection's side of the socket: packets as MariaDB frames them."""
+
+    encoding = "utf8mb4"
+
+    def __init__(self, payloads, first_seq=1, sequence=None):
+        self.stream = b"".join(len(p).to_bytes(3, "little") + bytes([seq % 256]) + p
+                               for seq, p in zip(sequence or range(first_seq, first_seq + len(payloads)), payloads))
+        self._next_seq_id, self.closed = first_seq, False
+
+    def _read_bytes(self, n):
+        data, self.stream = self.stream[:n], self.stream[n:]
+        return data
+
+    def _force_close(self):
+        self.closed = True
+
+
+EOF_PACKET = b"\xfe\x00\x00\x02\x00"
+
+
+def _packets(wire):
+    return list(mysqlconn.Result(wire)._row_packets())
+
+
+def test_row_packets_end_at_eof_and_join_packets_of_16_mb():
+    big = b"\xfe" + b"a" * (mysqlconn.MAX_PACKET_LEN - 1)
+    wire = _Wire([b"\x01x", big, b"tail", b"\x01y", EOF_PACKET])
+    assert _packets(wire) == [b"\x01x", big + b"tail", b"\x01y"]
+    assert wire._next_seq_id == 6 and wire.stream == b""
+
+
+def test_a_packet_out_of_sequence_closes_the_connection():
+    wire = _Wire([b"\x01x", b"\x01y"], sequence=[1, 3])
+    with pytest.raises(pymysql.err.InternalError, match="got 3 expected 2"):
+        _packets(wire)
+    assert wire.closed
+    wire = _Wire([b"\x01x", b"\xff\x00\x00"], sequence=[1, 0])  # MariaDB shutting down
+    with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
+        _packets(wire)
+
+
+def test_an_error_packet_raises_the_servers_error():
+    error = b"\xff" + (1242).to_bytes(2, "little") + b"#21000Subquery returns more than 1 row"
+    with pytest.raises(pymysql.err.OperationalError, match="Subquery returns"):
+        _packets(_Wire([b"\x01x", error]))
