@@ -97,6 +97,14 @@ class MariaDB:
         self.socket = str(self.basedir / "mysqld.sock")
         self.process: subprocess.Popen | None = None
 
+    def _tmpdir_arg(self) -> str:
+        """A temporary directory of this server's own: at start-up mariadbd removes the
+        ``#sql*`` files it finds in its tmpdir, which in a shared /tmp are the live temporary
+        tables of the other servers being initialised or running beside it."""
+        tmpdir = self.basedir / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        return f"--tmpdir={tmpdir}"
+
     def _as_root_args(self) -> list[str]:
         return ["--user=root"] if os.geteuid() == 0 else []
 
@@ -112,7 +120,7 @@ class MariaDB:
                 os.chown(self.datadir, nobody.pw_uid, nobody.pw_gid)
         elif fresh:
             self.datadir.mkdir(parents=True, exist_ok=True)
-            done = subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}",
+            done = subprocess.run([self.install_db, "--no-defaults", f"--datadir={self.datadir}", self._tmpdir_arg(),
                                    "--auth-root-authentication-method=socket", "--skip-test-db",
                                    *self._as_root_args()],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -120,7 +128,7 @@ class MariaDB:
                 raise RuntimeError(f"{self.install_db} failed ({done.returncode}): {done.stderr[-2000:]}")
         log = open(self.basedir / "mysqld.log", "ab")
         self.process = subprocess.Popen(
-            [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
+            [self.mysqld, "--no-defaults", f"--datadir={self.datadir}", self._tmpdir_arg(), f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.basedir / 'mysqld.pid'}",
              *([] if any(a.startswith("--log-bin") for a in self.extra_args) else ["--skip-log-bin"]),
              "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",

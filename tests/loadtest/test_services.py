@@ -25,3 +25,10 @@ def test_a_galera_cluster_of_three_commits_everywhere():
         assert cluster.certification_failures() == 0
     finally:
         cluster.stop()
+
+
+def test_each_mariadb_has_a_tmpdir_of_its_own(mariadb):
+    """A server starting beside it would otherwise remove its temporary tables' files."""
+    with mariadb.root_connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@tmpdir")
+        assert cur.fetchone()[0] == str(mariadb.basedir / "tmp")
