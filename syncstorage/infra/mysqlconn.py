@@ -23,6 +23,11 @@ columns (and ``int`` straight from the digits), and reads the row packets
 without building a packet object for each (PyMySQL's socket reads, and its
 handling of sequence numbers, server errors and rows over 16 MB).  Unbuffered
 results are PyMySQL's own.
+
+Both lean on PyMySQL internals (``_read_query_result``, ``_read_bytes``,
+``_next_seq_id``, ``MySQLResult.converters``), so setup.py admits PyMySQL 1.2.x
+only; tests/infra/test_mysqlconn.py compares what this connection reads and
+writes with PyMySQL's own, and is the check to run before widening that.
 """
 from __future__ import annotations
 
