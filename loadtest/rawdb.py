@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from loadtest import profiles
 from syncstorage.infra import mysqlconn
+from syncstorage.infra.dbengine import open_connections_as
 from syncstorage.storage.schema import NO_EXPIRY, shard_for
 from syncstorage.storage.sql import REPLACED_COLUMNS as REPLACED, UPSERT_COLUMNS as COLUMNS  # the same row shape
 
@@ -41,8 +42,7 @@ def _connect(url: str, server_literals: bool = False):
     ``server_literals`` and PyMySQL, the server's connection class)."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     if server_literals and engine.dialect.driver == "pymysql":
-        sa.event.listen(engine, "do_connect",
-                        lambda _dialect, _record, cargs, cparams: mysqlconn.Connection(*cargs, **cparams))
+        open_connections_as(engine, mysqlconn.Connection)
     return engine.raw_connection()
 
 

@@ -64,13 +64,13 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
             connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
                           "write_timeout": read_timeout})
         if engine.dialect.driver == "pymysql":
-            _connect_with(engine, mysqlconn.Connection)
+            open_connections_as(engine, mysqlconn.Connection)
         _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping, clock)
         return engine
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
 
 
-def _connect_with(engine: sa.engine.Engine, connection_class) -> None:
+def open_connections_as(engine: sa.engine.Engine, connection_class) -> None:
     """Open the engine's DBAPI connections as ``connection_class`` (same arguments)."""
     @event.listens_for(engine, "do_connect")
     def on_do_connect(_dialect, _record, cargs, cparams):
