@@ -161,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
             "secret keying verified credentials shared by all workers in memcached, so the password KDF runs "
             "once per credential change; empty = each worker remembers its own"),
     Setting("cache", "write_grace", at_least(0.0, float), 10.0,
-            "seconds a write's dirty marker blocks refills (longer than any write transaction)"),
+            "seconds an announced write blocks refills (longer than any write transaction)"),
     # [overload] -- admission control and load-aware backoff, per worker
     Setting("overload", "max_concurrent", at_least(0), 0,
             "requests a worker serves at once; more are refused with 503 at once (0 = no bound)"),

@@ -2,25 +2,43 @@
 
 Keys (``prefix`` + namespace + ...): ``epoch`` and one entry per cached
 object.  The namespace names the database the entries come from, so that
-several databases (storage nodes, test set-ups) can share one memcached.  An entry
-is JSON: ``{"s": "clean", "e": epoch, "v": value}`` or a dirty marker
-``{"s": "dirty", "e": epoch, "o": owner, "u": until, "b": base value or null}``.
+several databases (storage nodes, test set-ups) can share one memcached.
+
+An entry is a short log in JSON: a head, then the events writers appended,
+each after a comma (``"[" + entry + "]"`` is one JSON array):
+
+* the head ``{"s": "clean", "e": epoch, "v": value}``, or a dirty head
+  ``{"s": "dirty", "e": epoch, "o": owner or null, "u": until}`` (a write by
+  ``owner`` in flight until ``until``; without an owner, simply void);
+* ``{"w": owner, "u": until}``: a write announced before its transaction;
+* ``{"d": owner, "p": patch or null}``: that write settled after its
+  transaction, with the change it made to the value (null: unknown).
+
+What an entry says (:func:`_state`): its value is the clean head's value with
+the patches applied in order, provided the head is of the current epoch and
+every announcement is followed at once by its own settlement with a patch.
+memcached appends atomically and each transaction ran between its two events,
+so such writes were serial and their patches apply in the order committed.  A
+write announced and not settled, within its grace, is *in flight*.  Anything
+else -- an older epoch, overlapping writes, a write that failed or gave no
+patch, a settlement the log did not announce, a writer that died, a log of
+more than MAX_EVENTS -- is void, and the next reader rebuilds it.
 
 Readers (:meth:`CoherentCache.read`) fetch ``epoch`` and the entry in one
-round trip.  A clean entry of the current epoch is the answer: no SQL.
-Otherwise they load from the database and fill the entry: ``add`` when it was
-missing, ``cas`` when it was stale or an expired marker, and never over a
-dirty marker still in its grace period (a write may be in flight).
+round trip (or take the request's prefetch).  A valid value is the answer: no
+SQL.  Otherwise they load from the database and fill: ``add`` when the entry
+was missing, ``cas`` (token taken before the load) otherwise, and never while
+a write is in flight.  A reader that finds COMPACT_AFTER events or more
+replaces the log by its value (``gets``, ``cas``), so logs stay short.
 
-Writers (:meth:`CoherentCache.write`) turn the entry into a dirty marker they
-own before touching the database (``gets``, then ``cas``; ``set`` without a
-base when it was not clean), run the transaction, then, if the marker is still
-theirs, ``cas`` in the base value updated with what they committed (``gets``
-first: pylibmc returns no CAS id from ``cas``); in any other case they store an
-expired marker, which the next reader rebuilds from SQL.  The epoch comes from
-the request's prefetch when there was one: four round trips per write.  The
-cache is never written ahead of the database, and a stale fill racing a
-write is overwritten before that write is acknowledged.
+Writers (:meth:`CoherentCache.write`) ``append`` the announcement before the
+transaction and the settlement after it: two round trips, no read.  Where the
+entry is missing the announcement is a dirty head of their own instead (one
+``set``), and where it vanished before the settlement an expired head is
+``set`` in its place.  The cache is never written ahead of the database, and
+a fill that read the database before a write committed cannot be taken as
+valid once that write is settled (its ``cas`` fails, or the settlement does
+not match an announcement in the log).
 
 Outages: every cache failure is logged and counted, reads fall back to SQL
 and writes go on.  A process whose write could not reach memcached is
@@ -35,7 +53,7 @@ import json
 import logging
 import threading
 import time
-import uuid
+import secrets
 from typing import Any, Callable
 
 import pylibmc
@@ -47,6 +65,8 @@ log = logging.getLogger("syncstorage.cache")
 CLEAN, DIRTY = "clean", "dirty"
 MAX_KEY_BYTES = 250  # memcached's limit
 RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
+COMPACT_AFTER = 16  # events after which a reader replaces the log by its value
+MAX_EVENTS = 256  # a longer log (written to, never read) is void: bounded work for its reader
 
 
 class CacheClient:
@@ -167,11 +187,60 @@ def _take_prefetched(cache: "CoherentCache", name: str) -> dict | None:
     return _prefetched.found
 
 
-def _prefetched_epoch(cache: "CoherentCache"):
-    """The raw epoch this request's prefetch found for ``cache``, or None.  Unlike an
-    entry it is not used up by a read: a write in the same request starts from it."""
-    found = getattr(_prefetched, "found", None)
-    return found.get(cache._epoch_key) if found is not None else None
+class _Void:
+    """The value of an entry that must be rebuilt from the database."""
+
+    def __repr__(self) -> str:
+        return "VOID"
+
+
+VOID: Any = _Void()
+
+
+def apply_patch(value: Any, patch: dict) -> Any:
+    """``value`` changed by ``patch``: ``{"all": new value}`` or ``{"set": {key: value or
+    None to remove}}`` (the value a dict)."""
+    if "all" in patch:
+        return patch["all"]
+    changed = dict(value)
+    for key, item in patch["set"].items():
+        if item is None:
+            changed.pop(key, None)
+        else:
+            changed[key] = item
+    return changed
+
+
+def _state(raw: Any, epoch: int, now: float) -> tuple[Any, bool, int]:
+    """What an entry's log says (module docstring): its value (VOID if it must be
+    rebuilt), whether a write is in flight, and how many events follow the head."""
+    if raw is None:
+        return VOID, False, 0
+    try:
+        head, *events = json.loads("[" + raw + "]") if isinstance(raw, str) else json.loads(b"[" + raw + b"]")
+        open_writes: dict[str, float] = {}
+        if head["s"] == CLEAN:
+            value = head["v"] if head["e"] == epoch else VOID
+        elif head["s"] == DIRTY:
+            value = VOID
+            if head["o"] is not None:
+                open_writes[head["o"]] = head["u"]
+        else:
+            return VOID, False, 0
+        for event in events:
+            if "w" in event:
+                if open_writes:
+                    value = VOID  # overlaps a write not yet settled: their order is unknown
+                open_writes[event["w"]] = event["u"]
+            elif open_writes.pop(event["d"], None) is None or open_writes or event["p"] is None:
+                value = VOID  # not announced here, or settled while another is open, or no patch
+            elif value is not VOID:
+                value = apply_patch(value, event["p"])
+        if open_writes or len(events) > MAX_EVENTS:
+            value = VOID  # a write not settled (in flight, or its writer died), or too long
+        return value, any(until > now for until in open_writes.values()), len(events)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return VOID, False, 0  # not an entry of ours: rebuilt over
 
 
 class CoherentCache:
@@ -222,17 +291,12 @@ class CoherentCache:
             except CacheError:
                 continue
 
-    def _encode(self, entry: dict) -> str:
-        return json.dumps(entry, separators=(",", ":"))
+    @staticmethod
+    def _encode(item: dict) -> str:
+        return json.dumps(item, separators=(",", ":"))
 
-    def _decode(self, raw) -> dict | None:
-        if raw is None:
-            return None
-        try:
-            entry = json.loads(raw)
-        except (TypeError, ValueError):
-            return None
-        return entry if isinstance(entry, dict) and entry.get("s") in (CLEAN, DIRTY) else None
+    def _void_head(self) -> str:
+        return self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0})
 
     def _epoch(self, mc, fetched: Any) -> int:
         """The current epoch; created (from the clock, so never a past value) when missing."""
@@ -264,12 +328,12 @@ class CoherentCache:
             metrics.CACHE_EPOCH_BUMPS.inc()
             log.warning("memcached is back: epoch bumped, entries from before the outage are void")
 
-    def _fetch(self, key: str) -> tuple[dict | None, int]:
+    def _fetch(self, key: str) -> tuple[Any, int]:
+        """The entry's raw log (or None) and the epoch, in one round trip."""
         mc = self.client.client
         self._recover(mc)
-        epoch_key = self._key("epoch")
-        found = self._call("get_multi", mc.get_multi, [epoch_key, key])
-        return self._decode(found.get(key)), self._epoch(mc, found.get(epoch_key))
+        found = self._call("get_multi", mc.get_multi, [self._epoch_key, key])
+        return found.get(key), self._epoch(mc, found.get(self._epoch_key))
 
     # -- reads ---------------------------------------------------------------------
     def read(self, name: str, load: Callable[[], Any], kind: str = "entry") -> Any:
@@ -278,96 +342,91 @@ class CoherentCache:
         try:
             ahead = _take_prefetched(self, name)
             if ahead is not None and not self.suspect:
-                entry, epoch = self._decode(ahead.get(key)), self._epoch(self.client.client, ahead.get(self._epoch_key))
+                raw, epoch = ahead.get(key), self._epoch(self.client.client, ahead.get(self._epoch_key))
             else:
-                entry, epoch = self._fetch(key)
+                raw, epoch = self._fetch(key)
         except CacheError:
             metrics.cache_request(kind, "error").inc()
             return load()
-        if entry is not None and entry["s"] == CLEAN and entry.get("e") == epoch:
+        value, in_flight, events = _state(raw, epoch, self.clock())
+        if value is not VOID:
             metrics.cache_request(kind, "hit").inc()
-            return entry["v"]
+            if events >= COMPACT_AFTER:
+                self._replace(key, raw, {"s": CLEAN, "e": epoch, "v": value})
+            return value
         metrics.cache_request(kind, "miss").inc()
-        if entry is not None and entry["s"] == DIRTY and entry.get("e") == epoch and entry["u"] > self.clock():
+        if in_flight:
             return load()  # a write is in flight: do not fill
-        token = self._token(key) if entry is not None else None
+        token = self._token(key) if raw is not None else None
         value = load()
         clean = self._encode({"s": CLEAN, "e": epoch, "v": value})
-        mc = self.client.client
         try:
-            if entry is None:
-                self._call("add", mc.add, key, clean, self.client.ttl)
-            elif token is not None and token[0] == entry:
-                self._call("cas", mc.cas, key, clean, token[1], self.client.ttl)
+            if raw is None:
+                self._call("add", self.client.client.add, key, clean, self.client.ttl)
+            elif token is not None and token[0] == raw:
+                self._call("cas", self.client.client.cas, key, clean, token[1], self.client.ttl)
         except CacheError:
             pass
         return value
 
     def _token(self, key: str):
-        """(decoded entry, cas id) now, or None."""
+        """(raw entry, cas id) now, or None."""
         try:
             raw, cas_id = self._call("gets", self.client.client.gets, key)
         except CacheError:
             return None
-        return (self._decode(raw), cas_id) if raw is not None else None
+        return (raw, cas_id) if raw is not None else None
+
+    def _replace(self, key: str, raw: Any, head: dict) -> None:
+        """``head`` in place of the log ``raw``, unless the entry changed since."""
+        token = self._token(key)
+        if token is not None and token[0] == raw:
+            try:
+                self._call("cas", self.client.client.cas, key, self._encode(head), token[1], self.client.ttl)
+            except CacheError:
+                pass
 
     # -- writes ----------------------------------------------------------------------
-    def write(self, name: str, do_write: Callable[[], Any], update: Callable[[Any, Any], Any] | None = None) -> Any:
+    def write(self, name: str, do_write: Callable[[], Any], patch: Callable[[Any], dict] | None = None) -> Any:
         """Run ``do_write()`` (the database transaction) with the entry kept coherent.
 
-        ``update(base, result)`` computes the new cached value from the value
-        before the write and the write's result; without it (or when the base
-        is unknown) the entry is left for the next reader to rebuild.
+        ``patch(result)`` is the change the write made to the cached value, as
+        :func:`apply_patch` takes it, correct when applied to the value just before
+        the transaction; without it the entry is left for the next reader to rebuild.
         """
         key = self._key(name)
-        owner = uuid.uuid4().hex
+        owner = secrets.token_hex(8)
         mc = self.client.client
         try:
-            # The epoch fetched ahead for this request saves a round trip.  Should it
-            # have been bumped since, the marker and the value settled after the
-            # transaction carry the old epoch, which readers take as void.
-            ahead = None if self.suspect else _prefetched_epoch(self)
-            epoch = self._epoch(mc, ahead) if ahead is not None else self._fetch(key)[1]
-            token = self._token(key)
-            base = None
-            if token and token[0] and token[0]["s"] == CLEAN and token[0].get("e") == epoch and update:
-                base = token[0]["v"]
-            marker = self._encode({"s": DIRTY, "e": epoch, "o": owner, "u": self.clock() + self.grace, "b": base})
-            if base is not None and self._call("cas", mc.cas, key, marker, token[1], self.client.ttl):
-                pass
-            else:
-                marker = self._encode({"s": DIRTY, "e": epoch, "o": owner, "u": self.clock() + self.grace, "b": None})
-                self._call("set", mc.set, key, marker, self.client.ttl)
+            self._recover(mc)  # a suspect process voids the old entries before writing
+            until = round(self.clock() + self.grace, 3)
+            if not self._call("append", mc.append, key, "," + self._encode({"w": owner, "u": until})):
+                # no entry to announce in: a dirty head of our own (over any fill since)
+                head = self._encode({"s": DIRTY, "e": 0, "o": owner, "u": until})
+                self._call("set", mc.set, key, head, self.client.ttl)
         except CacheError:
             pass  # the write goes to the database unannounced; _call made this process suspect
         try:
             result = do_write()
         except BaseException:
-            self._settle(key, owner, None, None)
+            self._settle(key, owner, None)
             raise
-        self._settle(key, owner, result, update)
+        self._settle(key, owner, patch(result) if patch is not None else None)
         return result
 
-    def _settle(self, key: str, owner: str, result, update) -> None:
-        """After the transaction: our update if the marker is still ours, else an expired marker."""
+    def _settle(self, key: str, owner: str, change: dict | None) -> None:
+        """After the transaction: its settlement appended to the log; where the entry
+        vanished meanwhile, a void head (a reader may have loaded before the commit)."""
         mc = self.client.client
         try:
-            token = self._token(key)
-            entry = token[0] if token else None
-            if (update and entry and entry["s"] == DIRTY and entry.get("o") == owner and entry.get("b") is not None):
-                clean = self._encode({"s": CLEAN, "e": entry["e"], "v": update(entry["b"], result)})
-                if self._call("cas", mc.cas, key, clean, token[1], self.client.ttl):
-                    return
-            expired = self._encode({"s": DIRTY, "e": entry.get("e", 0) if entry else 0, "o": None, "u": 0,
-                                    "b": None})
-            self._call("set", mc.set, key, expired, self.client.ttl)
+            if not self._call("append", mc.append, key, "," + self._encode({"d": owner, "p": change})):
+                self._call("set", mc.set, key, self._void_head(), self.client.ttl)
         except CacheError:
             pass  # _call made this process suspect: the epoch is bumped once memcached is back
 
     def invalidate(self, name: str) -> None:
         """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
         try:
-            self._call("set", self.client.client.set, self._key(name),
-                       self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0, "b": None}), self.client.ttl)
+            self._call("set", self.client.client.set, self._key(name), self._void_head(), self.client.ttl)
         except CacheError:
             pass  # _call made this process suspect: the epoch is bumped once memcached is back

@@ -6,7 +6,7 @@ info/collections, collection_counts, collection_usage, quota, the quota check
 of writes and the X-If-Unmodified-Since pre-check.  Counts of a collection
 whose ``min_ttl`` has passed are recounted from SQL (records expired since).
 Writes go through :meth:`CoherentCache.write`, which keeps the entry coherent
-and updates it with the totals the transaction committed.  Record reads
+and patches it with the collection's row as the transaction committed it.  Record reads
 (collection and item GETs) always go to SQL.
 """
 from __future__ import annotations
@@ -69,37 +69,27 @@ class CachedStorage(Storage):
         return self.store.get_item(userid, collection, item_id, ts)
 
     @staticmethod
-    def _with(collection: str, totals: CollectionTotals | None):
-        def update(base: dict, _result) -> dict:
-            entry = dict(base)
-            if totals is None:
-                entry.pop(collection, None)
-            else:
-                entry[collection] = list(totals)
-            return entry
-        return update
+    def _row(collection: str, totals: CollectionTotals | None) -> dict:
+        """The patch of a write to one collection: its row as committed, or gone."""
+        return {"set": {collection: list(totals) if totals is not None else None}}
 
     def set_items(self, userid: int, collection: str, items: Sequence[WBO], ts: int,
                   if_unmodified_since: int | None = None) -> WriteResult:
-        def update(base, result: WriteResult):
-            return self._with(collection, result.totals)(base, result)
         return self.cache.write(self.key(userid),
                                 lambda: self.store.set_items(userid, collection, items, ts, if_unmodified_since),
-                                update)
+                                lambda result: self._row(collection, result.totals))
 
     def delete_items(self, userid: int, collection: str, query: ItemQuery, ts: int,
                      if_unmodified_since: int | None = None) -> CollectionTotals | None:
-        def update(base, totals):
-            return self._with(collection, totals)(base, totals)
         return self.cache.write(self.key(userid),
                                 lambda: self.store.delete_items(userid, collection, query, ts, if_unmodified_since),
-                                update)
+                                lambda totals: self._row(collection, totals))
 
     def delete_storage(self, userid: int) -> None:
-        self.cache.write(self.key(userid), lambda: self.store.delete_storage(userid), lambda _base, _r: {})
+        self.cache.write(self.key(userid), lambda: self.store.delete_storage(userid), lambda _: {"all": {}})
 
     def retire_user(self, userid: int, now: int) -> None:
-        self.cache.write(self.key(userid), lambda: self.store.retire_user(userid, now), lambda _base, _r: {})
+        self.cache.write(self.key(userid), lambda: self.store.retire_user(userid, now), lambda _: {"all": {}})
 
     def purge_expired(self, ts: int, max_rows: int, touched: set | None = None) -> int:
         users: set[int] = set()

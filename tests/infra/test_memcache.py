@@ -40,7 +40,7 @@ def test_write_updates_the_entry_from_its_base(cache):
     def commit():
         db.value = {"a": 1, "b": 2}
         return "b"
-    assert cache.write("k", commit, lambda base, result: {**base, result: 2}) == "b"
+    assert cache.write("k", commit, lambda result: {"set": {result: 2}}) == "b"
     assert cache.read("k", db.load) == {"a": 1, "b": 2}
     assert db.loads == 1  # updated in place, no rebuild
 
@@ -56,7 +56,7 @@ def test_failed_write_leaves_nothing_stale(cache):
     db = Database("v1")
     cache.read("k", db.load)
     with pytest.raises(RuntimeError):
-        cache.write("k", lambda: (_ for _ in ()).throw(RuntimeError("rollback")), lambda b, r: "never")
+        cache.write("k", lambda: (_ for _ in ()).throw(RuntimeError("rollback")), lambda r: {"all": "never"})
     assert cache.read("k", db.load) == "v1"
 
 
@@ -97,10 +97,10 @@ def test_concurrent_writers_do_not_lose_each_other(cache):
             db.value = {**db.value, "c": 3}
             return "c"
         # a second writer starts and finishes inside the first one's transaction
-        cache.write("k", second_commit, lambda base, r: {**base, r: 3})
+        cache.write("k", second_commit, lambda r: {"set": {r: 3}})
         db.value = {**db.value, "b": 2}
         return "b"
-    cache.write("k", first, lambda base, r: {**base, r: 2})
+    cache.write("k", first, lambda r: {"set": {r: 2}})
     assert cache.read("k", db.load) == {"a": 1, "b": 2, "c": 3}
 
 
@@ -108,7 +108,7 @@ def test_unreachable_memcached_falls_back(tmp_path):
     cache = CoherentCache(CacheClient(["127.0.0.1:1"], timeout=0.05))
     db = Database("v")
     assert cache.read("k", db.load) == "v" and cache.read("k", db.load) == "v" and db.loads == 2
-    assert cache.write("k", lambda: "done", lambda b, r: r) == "done"
+    assert cache.write("k", lambda: "done", lambda r: {"all": r}) == "done"
     assert cache.suspect
 
 
@@ -121,7 +121,7 @@ def test_entries_from_before_an_outage_are_void_after_it(memcached):
         db = Database("old")
         assert other_worker.read("k", db.load) == "old"
         server.pause()
-        cache.write("k", lambda: setattr(db, "value", "new"), lambda b, r: "new")  # unannounced
+        cache.write("k", lambda: setattr(db, "value", "new"), lambda r: {"all": "new"})  # unannounced
         assert cache.suspect
         server.resume()
         wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
@@ -188,21 +188,120 @@ def _commands(cache) -> dict[str, int]:
     return {"get": int(stats["cmd_get"]), "set": int(stats["cmd_set"])}
 
 
-def test_a_write_after_the_requests_prefetch_makes_four_round_trips(cache):
-    """gets + cas of the marker, the transaction, gets + cas of the updated value: the
-    epoch comes from the request's prefetch, not from a round trip of its own."""
+def test_a_write_makes_two_round_trips_and_no_read(cache):
+    """An append before the transaction, an append after it: no gets, no epoch fetch,
+    with or without the request's prefetch."""
     from syncstorage.infra.memcache import clear_prefetched, prefetch
     db = Database({"a": 1})
     cache.read("k", db.load)
+    before = _commands(cache)
+    cache.write("k", lambda: "b", lambda result: {"set": {result: 2}})
     prefetch(cache.client, [(cache, "k")])
     try:
-        before = _commands(cache)
-        cache.write("k", lambda: "b", lambda base, result: {**base, result: 2})
+        middle = _commands(cache)
+        cache.write("k", lambda: "c", lambda result: {"set": {result: 3}})
         after = _commands(cache)
     finally:
         clear_prefetched()
-    assert {name: after[name] - before[name] for name in after} == {"get": 2, "set": 2}
-    assert cache.read("k", db.load) == {"a": 1, "b": 2} and db.loads == 1
+    assert {name: middle[name] - before[name] for name in after} == {"get": 2, "set": 2}  # 2 = the prefetch
+    assert {name: after[name] - middle[name] for name in after} == {"get": 0, "set": 2}
+    assert cache.read("k", db.load) == {"a": 1, "b": 2, "c": 3} and db.loads == 1
+
+
+def test_a_writer_that_died_blocks_fills_for_its_grace_then_the_entry_is_rebuilt(memcached):
+    clock = [1000.0]
+    cache = CoherentCache(CacheClient([memcached.address], prefix=f"t{uuid.uuid4().hex[:8]}:"), grace=5,
+                          clock=lambda: clock[0])
+    db = Database("before")
+    cache.read("k", db.load)
+
+    def dies_after_commit():
+        db.value = "after"
+        raise SystemExit  # stands for a process killed between its commit and its settlement
+    with pytest.raises(SystemExit):
+        from unittest import mock
+        with mock.patch.object(cache, "_settle"):
+            cache.write("k", dies_after_commit, lambda r: {"all": r})
+    assert cache.read("k", db.load) == "after" and cache.read("k", db.load) == "after"
+    assert db.loads == 3  # in flight: every read goes to the database, none fills
+    clock[0] += 5.001
+    assert cache.read("k", db.load) == "after" and db.loads == 4  # rebuilt ...
+    assert cache.read("k", db.load) == "after" and db.loads == 4  # ... and served
+
+
+def test_a_fill_made_while_the_entry_was_gone_is_voided_by_the_settlement(cache):
+    """The entry vanishes (evicted) between a write's announcement and its settlement,
+    and a reader fills from what it read before the commit: the settlement voids it."""
+    db = Database("before")
+    cache.read("k", db.load)
+
+    def commit():
+        cache.client.client.delete(cache.client.key("k"))  # evicted
+        assert cache.read("k", db.load) == "before"  # fills the old value
+        db.value = "after"
+    cache.write("k", commit, lambda r: {"all": "after"})
+    assert cache.read("k", db.load) == "after"
+
+
+def test_a_fill_landing_after_the_settlement_of_a_vanished_entry_is_refused(cache):
+    """The entry vanishes before the settlement, and a reader that loaded before the
+    commit fills only after it: the settlement left a void head, so the fill (add) fails."""
+    import threading
+    db = Database("before")
+    cache.read("k", db.load)
+    loaded, settled = threading.Event(), threading.Event()
+    seen = []
+
+    def reader_load():
+        value = db.load()
+        loaded.set()
+        settled.wait(10)
+        return value
+
+    def commit():
+        cache.client.client.delete(cache.client.key("k"))  # evicted
+        reader.start()
+        loaded.wait(10)
+        db.value = "after"
+    reader = threading.Thread(target=lambda: seen.append(cache.read("k", reader_load)))
+    cache.write("k", commit, lambda r: {"all": "after"})
+    settled.set()
+    reader.join(10)
+    assert seen == ["before"]
+    assert cache.read("k", db.load) == "after"
+
+
+def test_a_settlement_the_log_did_not_announce_voids_it(memcached):
+    """A slow writer outlives its grace; a reader rebuilds meanwhile; the writer's
+    late settlement must not be applied to a value that may or may not hold its commit."""
+    clock = [1000.0]
+    cache = CoherentCache(CacheClient([memcached.address], prefix=f"t{uuid.uuid4().hex[:8]}:"), grace=5,
+                          clock=lambda: clock[0])
+    db = Database({"a": 1})
+    cache.read("k", db.load)
+
+    def slow_commit():
+        clock[0] += 6
+        assert cache.read("k", db.load) == {"a": 1}  # past the grace: rebuilt from the database
+        db.value = {"a": 1, "b": 2}
+        return "b"
+    cache.write("k", slow_commit, lambda r: {"set": {r: 2}})
+    loads = db.loads
+    assert cache.read("k", db.load) == {"a": 1, "b": 2} and db.loads == loads + 1
+
+
+def test_a_long_log_is_compacted_by_a_reader(cache):
+    from syncstorage.infra.memcache import COMPACT_AFTER
+    db = Database({})
+    cache.read("k", db.load)
+    for n in range(COMPACT_AFTER // 2):
+        cache.write("k", lambda n=n: str(n), lambda r: {"set": {r: int(r)}})
+    raw = cache.client.client.get(cache.client.key("k"))
+    assert raw.count('"w"') == COMPACT_AFTER // 2
+    expected = {str(n): n for n in range(COMPACT_AFTER // 2)}
+    assert cache.read("k", db.load) == expected and db.loads == 1
+    assert json.loads(cache.client.client.get(cache.client.key("k")))["v"] == expected  # one head, no events
+    assert cache.read("k", db.load) == expected and db.loads == 1
 
 
 def test_an_outage_is_said_once_per_interval_with_a_count(caplog):
@@ -238,6 +337,6 @@ def test_a_real_outage_writes_a_few_lines_not_thousands(caplog, monkeypatch):
     db = Database("v")
     for _ in range(300):
         cache.read("k", db.load)
-        cache.write("k", lambda: "done", lambda b, r: r)
+        cache.write("k", lambda: "done", lambda r: {"all": r})
     lines = [r for r in caplog.records if "memcached" in r.getMessage()]
     assert db.loads == 300 and 1 <= len(lines) <= 6  # one per kind of operation at most
