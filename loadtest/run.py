@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -99,9 +100,22 @@ def cpu_seconds(parts: dict[str, list[int]]) -> dict[str, float]:
     return {name: procstat.usage(pids).cpu for name, pids in parts.items()}
 
 
-def server_figures(before: dict, after: dict, out: Path, cpu: dict[str, float] | None = None) -> dict:
-    """Cache hit ratio, SQL statements and server CPU (``cpu``: seconds per part over the run) per
-    completed session over the Locust run."""
+MEMCACHED_COMMANDS = {"keys read": ("cmd_get",), "stores": ("cmd_set",),
+                      "other": ("incr_hits", "incr_misses", "decr_hits", "decr_misses", "delete_hits",
+                                "delete_misses", "cmd_touch")}
+
+
+def memcached_commands(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """memcached's own counts over the run (stores: set, add, cas, append; a multi-get counts
+    each key)."""
+    return {kind: sum(after.get(name, 0) - before.get(name, 0) for name in names)
+            for kind, names in MEMCACHED_COMMANDS.items()}
+
+
+def server_figures(before: dict, after: dict, out: Path, cpu: dict[str, float] | None = None,
+                   cache_commands: dict[str, int] | None = None) -> dict:
+    """Cache hit ratio, SQL statements, server CPU (``cpu``: seconds per part over the run) and
+    memcached's commands (``cache_commands``) per completed session over the Locust run."""
     def delta(prefix):
         return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(prefix))
     hits = delta("syncstorage_cache_requests_total{kind=meta,result=hit}") + \
@@ -116,6 +130,12 @@ def server_figures(before: dict, after: dict, out: Path, cpu: dict[str, float] |
     figures = {"cache_lookups": lookups, "cache_hit_ratio": hits / lookups if lookups else None,
                "sql_statements": statements, "sessions": sessions,
                "sql_statements_per_session": statements / sessions if sessions else None}
+    writes = sum(v - before.get(k, 0.0) for k, v in after.items()
+                 if k.startswith("syncstorage_requests_total{") and re.search(r"method=(POST|PUT|DELETE),", k))
+    figures["write_requests"] = writes
+    if cache_commands is not None and sessions:
+        figures["memcached_commands"] = cache_commands
+        figures["memcached_per_session"] = {kind: n / sessions for kind, n in cache_commands.items()}
     if cpu:
         figures["cpu_seconds"] = cpu
         figures["cpu_ms_per_session"] = {name: seconds * 1000 / sessions if sessions else None
@@ -155,6 +175,12 @@ def write_report(args, out: Path, summary: dict, ceiling_runs: dict | None, setu
                   + (f"{per_session:.2f} per session" if per_session is not None else "n/a"),
                   f"- cache lookups: {figures['cache_lookups']:.0f}, hit ratio "
                   + (f"{ratio:.1%}" if ratio is not None else "n/a (no memcached)")]
+        commands = figures.get("memcached_per_session")
+        if commands:
+            lines += ["- memcached commands per session: "
+                      + ", ".join(f"{kind} {n:.2f}" for kind, n in commands.items())
+                      + f" ({figures['write_requests'] / figures['sessions']:.2f} write requests per session;"
+                      " memcached's own counts)"]
         per = figures.get("cpu_ms_per_session")
         if per and per.get("total") is not None:
             parts = ", ".join(f"{name} {ms:.2f}" for name, ms in per.items() if name != "total")
@@ -222,13 +248,15 @@ def main(argv=None) -> int:
         print(f"step load: {args.step_count} steps of {args.step_seconds:g} s against {base} ...", flush=True)
         parts = server_processes(procs, mariadb, memcached) if not args.target else {}
         before, cpu_before = scrape_or_none(base), cpu_seconds(parts)
+        cache_before = memcached.stats() if memcached is not None else None
         started = time.time()
         run_locust(args, base, out)
         print(f"locust finished in {time.time() - started:.0f} s", flush=True)
         after, cpu_after = scrape_or_none(base), cpu_seconds(parts)
+        cache_commands = memcached_commands(cache_before, memcached.stats()) if memcached is not None else None
         if before is not None and after is not None:
             cpu = {name: cpu_after[name] - cpu_before[name] for name in parts}
-            setup["server_metrics"] = server_figures(before, after, out, cpu)
+            setup["server_metrics"] = server_figures(before, after, out, cpu, cache_commands)
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
     summary = knee.analyse(out, args.interval, args.settle, title=f"Sync sessions under step load ({setup['backend']})")

@@ -382,6 +382,23 @@ class Memcached:
             sock.sendall(b"version\r\n")
             return sock.recv(64).startswith(b"VERSION")
 
+    def stats(self) -> dict[str, int]:
+        """memcached's own counters (``stats``): commands served since it started."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"stats\r\n")
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        counters = {}
+        for line in data.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+                counters[parts[1]] = int(parts[2])
+        return counters
+
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): requests time out as in a network partition."""
         freeze(self.process.pid)
