@@ -56,6 +56,7 @@ import time
 import secrets
 from typing import Any, Callable
 
+import orjson
 import pylibmc
 
 from syncstorage.infra import metrics
@@ -211,13 +212,22 @@ def apply_patch(value: Any, patch: dict) -> Any:
     return changed
 
 
+def _parse(text: str | bytes) -> Any:
+    """JSON read with orjson (every hit reads an entry; orjson takes a third of json's
+    time), with json for what orjson refuses and json reads (lone surrogates)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _state(raw: Any, epoch: int, now: float) -> tuple[Any, bool, int]:
     """What an entry's log says (module docstring): its value (VOID if it must be
     rebuilt), whether a write is in flight, and how many events follow the head."""
     if raw is None:
         return VOID, False, 0
     try:
-        head, *events = json.loads("[" + raw + "]") if isinstance(raw, str) else json.loads(b"[" + raw + b"]")
+        head, *events = _parse("[" + raw + "]" if isinstance(raw, str) else b"[" + raw + b"]")
         open_writes: dict[str, float] = {}
         if head["s"] == CLEAN:
             value = head["v"] if head["e"] == epoch else VOID

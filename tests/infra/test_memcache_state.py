@@ -69,3 +69,9 @@ def test_patches():
     base = {"a": 1}
     apply_patch(base, {"set": {"a": 2}})
     assert base == {"a": 1}
+
+
+def test_what_only_the_json_module_reads_is_read():
+    value = {"email": "\ud800@example.com"}  # a lone surrogate, as json.dumps writes it
+    raw = json.dumps({"s": "clean", "e": EPOCH, "v": value})
+    assert _state(raw, EPOCH, NOW) == (value, False, 0)
