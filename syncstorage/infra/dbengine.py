@@ -25,6 +25,10 @@ DEADLOCK_CODES = {1205, 1213}
 # A pooled MySQL connection idle longer than this is pinged before it is used.
 IDLE_PING_SECONDS = 1.0
 
+# Connection info key: the connection's last transaction ended in run_in_transaction and
+# nothing ran on it since, so the pool need not roll it back when it is returned.
+ENDED = "syncstorage_transaction_ended"
+
 
 class BackendError(Exception):
     """The database could not be used (down, timed out, pool exhausted)."""
@@ -60,12 +64,13 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
         sa_url = sa_url.set(query=query)
         engine = sa.create_engine(
             sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
-            pool_recycle=3600, isolation_level="READ COMMITTED",
+            pool_recycle=3600, isolation_level="READ COMMITTED", pool_reset_on_return=None,
             connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
                           "write_timeout": read_timeout})
         if engine.dialect.driver == "pymysql":
             open_connections_as(engine, mysqlconn.Connection)
         _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping, clock)
+        _reset_unless_ended(engine)
         return engine
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
 
@@ -97,6 +102,26 @@ def _ping_when_idle(engine: sa.engine.Engine, idle: float, clock: Callable[[], f
             engine.dialect.do_ping(dbapi_conn)
         except Exception as error:  # whatever the driver raises: the pool connects anew
             raise exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
+
+
+def _reset_unless_ended(engine: sa.engine.Engine) -> None:
+    """Roll a connection back when it returns to the pool, unless its transaction
+    already ended in :func:`run_in_transaction` (the engine has no reset of its own:
+    ``pool_reset_on_return=None``).
+
+    SQLAlchemy's own reset sends a ROLLBACK after every transaction that a
+    Connection committed itself: a database round trip per request for nothing.
+    Every other return -- an exception, a connection used outside
+    run_in_transaction, a statement after the commit -- is still rolled back."""
+    @event.listens_for(engine, "reset")
+    def on_reset(dbapi_conn, record, state):
+        ended = record.info.pop(ENDED, False) if record is not None else False
+        if not ended and not state.terminate_only:
+            dbapi_conn.rollback()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def on_execute(conn, _cursor, _statement, _parameters, _context, _executemany):
+        conn.info.pop(ENDED, None)  # a statement runs: a transaction may be open again
 
 
 def _prepare_sqlite(engine: sa.engine.Engine) -> None:
@@ -142,7 +167,9 @@ def run_in_transaction(engine: sa.engine.Engine, work, write: bool = False):
                 if write:
                     conn = conn.execution_options(**{WRITE: True})
                 with conn.begin():
-                    return work(conn)
+                    result = work(conn)
+                conn.info[ENDED] = True  # committed, nothing since: no reset needed
+                return result
         except exc.DBAPIError as error:
             # A duplicate key in a write usually means a concurrent transaction
             # created the row we were about to create (a locking read of a

@@ -68,3 +68,47 @@ def test_a_dead_connection_used_without_ping_fails_once_then_the_pool_renews(poo
 def test_sqlite_engines_are_unchanged(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     assert run_in_transaction(engine, lambda conn: conn.execute(sa.text("SELECT 1")).scalar()) == 1
+
+
+def _rollbacks(engine) -> int:
+    """ROLLBACKs this (only) pooled connection has received, by the server's count."""
+    return int(run_in_transaction(engine, lambda conn: conn.exec_driver_sql(
+        "SHOW SESSION STATUS LIKE 'Com_rollback'").one()[1]))
+
+
+def test_a_committed_transaction_is_not_rolled_back_again_on_return(pooled):
+    engine, _clock, _pings = pooled
+    before = _rollbacks(engine)
+    for _ in range(5):
+        run_in_transaction(engine, lambda conn: conn.exec_driver_sql("SELECT 1").scalar(), write=True)
+    assert _rollbacks(engine) == before  # a round trip per request saved
+
+
+def test_a_failed_transaction_is_rolled_back(pooled):
+    engine, _clock, _pings = pooled
+    before = _rollbacks(engine)
+    with pytest.raises(ZeroDivisionError):
+        run_in_transaction(engine, lambda conn: conn.exec_driver_sql("SELECT 1").scalar() / 0)
+    assert _rollbacks(engine) > before
+
+
+def test_a_connection_returned_mid_transaction_releases_its_locks(pooled, mariadb):
+    """A connection used outside run_in_transaction, left in a transaction holding a row
+    lock, is rolled back when it returns to the pool: the lock does not outlive it."""
+    engine, _clock, _pings = pooled
+    run_in_transaction(engine, lambda conn: (
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS locks (id INT PRIMARY KEY)"),
+        conn.exec_driver_sql("INSERT IGNORE INTO locks VALUES (1)")), write=True)
+    raw = engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("SELECT id FROM locks WHERE id = 1 FOR UPDATE")
+    cursor.fetchall()
+    raw.close()  # back to the pool without commit or rollback
+    other = create_engine(engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    try:
+        def lock(conn):
+            conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 1")
+            return conn.exec_driver_sql("SELECT id FROM locks WHERE id = 1 FOR UPDATE").scalar()
+        assert run_in_transaction(other, lock) == 1
+    finally:
+        other.dispose()
