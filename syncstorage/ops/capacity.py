@@ -21,7 +21,7 @@ from pathlib import Path
 KNEE_SESSIONS = 256.0        # sessions/s at the knee, 2-core box running app + MariaDB + memcached
 KNEE_CORES = 2
 RECORDS_PER_SESSION = 5.6    # mean records uploaded per session in the historic mix (loadtest/locustfile.py)
-WRITE_CEILING = 21230.0      # records/s, POST of 100 records to MariaDB on the same 2-core box
+WRITE_CEILING = 15034.0      # records/s, POST of 100 record-shaped records to MariaDB on the same 2-core box
 DISK_PER_RECORD = 1200       # bytes on disk per record with indexes: 19 GB / 15.9M records (step-1m data set)
 CACHE_BYTES_PER_USER = 1380  # memcached bytes per active user: 1,142 measured (loadtest/cachesize.py) + slab rounding
 
