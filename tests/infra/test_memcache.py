@@ -104,6 +104,24 @@ def test_concurrent_writers_do_not_lose_each_other(cache):
     assert cache.read("k", db.load) == {"a": 1, "b": 2, "c": 3}
 
 
+def test_settlements_landing_out_of_commit_order_are_not_applied(cache):
+    """A commits, B commits the same key after it and settles first, A settles last:
+    applied in log order the entry would hold A's older value; it is rebuilt instead."""
+    db = Database({"k": 0})
+    cache.read("k", db.load)
+
+    def a_commits():
+        db.value = {"k": 1}
+
+        def b_commits():
+            db.value = {"k": 2}
+            return 2
+        cache.write("k", b_commits, lambda r: {"set": {"k": r}})
+        return 1  # A's settlement comes after B's
+    cache.write("k", a_commits, lambda r: {"set": {"k": r}})
+    assert cache.read("k", db.load) == {"k": 2}
+
+
 def test_unreachable_memcached_falls_back(tmp_path):
     cache = CoherentCache(CacheClient(["127.0.0.1:1"], timeout=0.05))
     db = Database("v")
