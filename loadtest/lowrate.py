@@ -13,15 +13,13 @@ that rate, so the difference is the application's own share.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from loadtest import procstat, profiles, servers
+from loadtest import procstat, servers
 from loadtest.services import Memcached, free_port
 
 
@@ -61,9 +59,8 @@ def main(argv=None) -> int:
         app_port, trivial_port = free_port(), free_port()
         procs.append(servers.start_gunicorn(servers.APP, app_port, env, 2, 8, tmp / "server.log"))
         procs.append(servers.start_gunicorn(servers.TRIVIAL, trivial_port, {}, 2, 8, tmp / "trivial.log"))
-        name = _create_account(app_port)
-        token = base64.b64encode(f"{name}:{profiles.PASSWORD}".encode()).decode()
-        auth = {"Authorization": f"Basic {token}"}
+        name = servers.create_account(f"http://127.0.0.1:{app_port}", "lowrate@example.com")
+        auth = {"Authorization": f"Basic {servers.basic_token(name)}"}
         conn = http.client.HTTPConnection("127.0.0.1", app_port, timeout=30)
         conn.request("PUT", f"/1.1/{name}/storage/tabs/one", body='{"payload": "x"}',
                      headers={**auth, "Content-Type": "application/json"})
@@ -83,20 +80,6 @@ def main(argv=None) -> int:
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
     return 0
-
-
-def _create_account(port: int) -> str:
-    from syncstorage.users.names import username_from_account
-
-    name = username_from_account("lowrate@example.com")
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("PUT", f"/user/1.0/{name}", headers={"Content-Type": "application/json"},
-                 body=json.dumps({"email": "lowrate@example.com", "password": profiles.PASSWORD}))
-    response = conn.getresponse()
-    response.read()
-    if response.status != 200:
-        raise SystemExit(f"account creation answered {response.status}")
-    return name
 
 
 if __name__ == "__main__":
