@@ -362,7 +362,7 @@ class CoherentCache:
         if value is not VOID:
             metrics.cache_request(kind, "hit").inc()
             if events >= COMPACT_AFTER:
-                self._replace(key, raw, {"s": CLEAN, "e": epoch, "v": value})
+                self._cas_if_unchanged(key, raw, self._token(key), self._encode({"s": CLEAN, "e": epoch, "v": value}))
             return value
         metrics.cache_request(kind, "miss").inc()
         if in_flight:
@@ -370,13 +370,13 @@ class CoherentCache:
         token = self._token(key) if raw is not None else None
         value = load()
         clean = self._encode({"s": CLEAN, "e": epoch, "v": value})
-        try:
-            if raw is None:
+        if raw is None:
+            try:
                 self._call("add", self.client.client.add, key, clean, self.client.ttl)
-            elif token is not None and token[0] == raw:
-                self._call("cas", self.client.client.cas, key, clean, token[1], self.client.ttl)
-        except CacheError:
-            pass
+            except CacheError:
+                pass
+        else:
+            self._cas_if_unchanged(key, raw, token, clean)
         return value
 
     def _token(self, key: str):
@@ -387,12 +387,12 @@ class CoherentCache:
             return None
         return (raw, cas_id) if raw is not None else None
 
-    def _replace(self, key: str, raw: Any, head: dict) -> None:
-        """``head`` in place of the log ``raw``, unless the entry changed since."""
-        token = self._token(key)
+    def _cas_if_unchanged(self, key: str, raw: Any, token, text: str) -> None:
+        """Store ``text`` in place of the entry ``raw`` that was read and judged, only if
+        ``token`` (taken since) shows it unchanged and nothing is appended before the store."""
         if token is not None and token[0] == raw:
             try:
-                self._call("cas", self.client.client.cas, key, self._encode(head), token[1], self.client.ttl)
+                self._call("cas", self.client.client.cas, key, text, token[1], self.client.ttl)
             except CacheError:
                 pass
 

@@ -6,8 +6,8 @@ info/collections, collection_counts, collection_usage, quota, the quota check
 of writes and the X-If-Unmodified-Since pre-check.  Counts of a collection
 whose ``min_ttl`` has passed are recounted from SQL (records expired since).
 Writes go through :meth:`CoherentCache.write`, which keeps the entry coherent
-and patches it with the collection's row as the transaction committed it.  Record reads
-(collection and item GETs) always go to SQL.
+and patches it with the collection's row as the transaction committed it.
+Record reads (collection and item GETs) always go to SQL.
 """
 from __future__ import annotations
 
