@@ -16,6 +16,8 @@ from typing import Iterable, Mapping
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # No address, IPv6 with a zone included, is longer; longer text is not parsed (nor remembered).
 MAX_ADDRESS_CHARS = 64
+# Client addresses are remembered for peers and X-Forwarded-For values up to this long together.
+MAX_REMEMBERED_CHARS = 256
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -59,6 +61,8 @@ class ClientAddresses:
 
     def __init__(self, proxies: Iterable[str] = ()):
         self.proxies = parse_networks(proxies)
+        # Every request asks; the same (peer, X-Forwarded-For) pairs come back.
+        self._remembered = functools.lru_cache(maxsize=4096)(self._resolve)
 
     def _trusted(self, ip) -> bool:
         return any(ip in net for net in self.proxies)
@@ -71,12 +75,17 @@ class ClientAddresses:
     def of(self, environ: Mapping[str, str]) -> str:
         """The client's address as text ("" when the peer is unknown)."""
         peer = environ.get("REMOTE_ADDR") or ""
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        if len(peer) + len(forwarded) > MAX_REMEMBERED_CHARS:  # a long header is not worth keeping
+            return self._resolve(peer, forwarded)
+        return self._remembered(peer, forwarded)
+
+    def _resolve(self, peer: str, forwarded: str) -> str:
         ip = _ip(peer)
         if ip is None:
             return peer
         if not self.proxies or not self._trusted(ip):
             return str(ip)
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
         for hop in reversed(forwarded.split(",")):
             hop_ip = _ip(hop)
             if hop_ip is None:

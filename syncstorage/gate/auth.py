@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import hashlib
 import hmac
 import os
 import threading
@@ -65,7 +64,7 @@ class VerifiedCredentials:
 
     def _key(self, username: str, password: str, stored_hash: str) -> bytes:
         message = "\0".join((username, password, stored_hash)).encode("utf-8")
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+        return hmac.digest(self._secret, message, "sha256")  # one C call: hmac.new costs more
 
     def contains(self, username: str, password: str, stored_hash: str) -> bool:
         key = self._key(username, password, stored_hash)
@@ -102,7 +101,7 @@ class SharedVerifiedCredentials:
 
     def _key(self, username: str, password: str, stored_hash: str) -> str:
         message = "\0".join((username, password, stored_hash)).encode("utf-8")
-        return self.client.key("cred:" + hmac.new(self._secret, message, hashlib.sha256).hexdigest())
+        return self.client.key("cred:" + hmac.digest(self._secret, message, "sha256").hex())
 
     def contains(self, username: str, password: str, stored_hash: str) -> bool:
         return fail_open("get", self.client.client.get, self._key(username, password, stored_hash)) is not None

@@ -54,10 +54,15 @@ class BufferedLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = record.getMessage() + "\n"
+            line = record.getMessage()
         except Exception:
             self.handleError(record)
             return
+        self.add(line)
+
+    def add(self, line: str) -> None:
+        """Queue one line (without its newline) for the next batch."""
+        line += "\n"
         with self._buffer_lock:  # covers an append, never a write
             if self._pid is None:  # the first line of this process
                 self._pid = os.getpid()
@@ -142,4 +147,12 @@ def log_request(*, method: str, route: str, status: int, seconds: float, userid:
             f'"errno":{_json_string(errno) if errno is not None else "null"},'
             f'"backoff":{_json_string(backoff) if backoff is not None else "null"}'
             + (f',"crash_id":{_json_string(crash_id)}}}' if crash_id else "}"))
-    REQUEST_LOG.info(line)
+    handlers = REQUEST_LOG.handlers
+    if len(handlers) == 1 and type(handlers[0]) is BufferedLines and not handlers[0].filters \
+            and handlers[0].level <= logging.INFO \
+            and not REQUEST_LOG.filters:
+        # What configure_logging sets up: the line goes straight into the batch.  A
+        # LogRecord and logging's dispatch cost about as much as making the line.
+        handlers[0].add(line)
+    else:
+        REQUEST_LOG.info(line)

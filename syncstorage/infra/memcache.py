@@ -356,15 +356,15 @@ class CoherentCache:
             else:
                 raw, epoch = self._fetch(key)
         except CacheError:
-            metrics.cache_request(kind, "error").inc()
+            metrics.count_cache_request(kind, "error")
             return load()
         value, in_flight, events = _state(raw, epoch, self.clock())
         if value is not VOID:
-            metrics.cache_request(kind, "hit").inc()
+            metrics.count_cache_request(kind, "hit")
             if events >= COMPACT_AFTER:
                 self._cas_if_unchanged(key, raw, self._token(key), self._encode({"s": CLEAN, "e": epoch, "v": value}))
             return value
-        metrics.cache_request(kind, "miss").inc()
+        metrics.count_cache_request(kind, "miss")
         if in_flight:
             return load()  # a write is in flight: do not fill
         token = self._token(key) if raw is not None else None

@@ -2,10 +2,22 @@
 
 Under gunicorn every worker is a process; with PROMETHEUS_MULTIPROC_DIR set
 (``syncstorage serve`` sets it) the endpoint aggregates all of them.
+
+What every request and statement records is gathered in this process first
+(:data:`PENDING`) and added to the prometheus values once per child every
+:data:`FLUSH_SECONDS`: in multiprocess mode each increment of a value is a
+lock and a write into its memory-mapped file, and a cached request made five
+of them.  A scrape sees this worker's figures at once (:func:`render` flushes
+first) and the other workers' as of their last flush, at most a second old.
 """
 from __future__ import annotations
 
+import atexit
+import bisect
 import os
+import threading
+import time
+import weakref
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -31,6 +43,75 @@ QUEUE_SECONDS = Histogram("syncstorage_queue_seconds",
                           "Time between the front proxy receiving a request (X-Request-Start) and a worker taking it",
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 
+FLUSH_SECONDS = 1.0
+
+
+class Pending:
+    """Counter (and gauge) increments and histogram observations not yet added to
+    their prometheus values.  :meth:`flush` adds them, one increment per value: a
+    thread of this process does so every ``interval`` seconds, :func:`render`
+    before it reads, and the process at exit."""
+
+    def __init__(self, interval: float = FLUSH_SECONDS):
+        self.interval = interval
+        self._reset()
+        pending = weakref.ref(self)
+        # A forked child (a gunicorn worker) starts empty: what the parent holds is
+        # the parent's to add, and the parent's flushing thread is not the child's.
+        os.register_at_fork(after_in_child=lambda: pending() and pending()._reset())
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict = {}  # Counter or Gauge child -> amount
+        self._observed: dict = {}  # Histogram child -> [sum, count per bucket]
+        self._pid: int | None = None  # the process whose flushing thread runs
+
+    def _start(self) -> None:  # under self._lock
+        self._pid = os.getpid()
+        threading.Thread(target=self._flush_periodically, daemon=True, name="metrics-flush").start()
+
+    def count(self, child, amount: float = 1) -> None:
+        """``child.inc(amount)``, deferred."""
+        with self._lock:
+            if self._pid is None:
+                self._start()
+            self._counts[child] = self._counts.get(child, 0) + amount
+
+    def observe(self, child, value: float) -> None:
+        """``child.observe(value)``, deferred: the value lands in the same bucket (the
+        first whose upper bound is at least the value)."""
+        bucket = bisect.bisect_left(child._upper_bounds, value)
+        with self._lock:
+            if self._pid is None:
+                self._start()
+            entry = self._observed.get(child)
+            if entry is None:
+                entry = self._observed[child] = [0.0, [0] * len(child._upper_bounds)]
+            entry[0] += value
+            entry[1][bucket] += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            observed, self._observed = self._observed, {}
+        for child, amount in counts.items():
+            if amount:  # a gauge's ups and downs may cancel out
+                child.inc(amount)
+        for child, (total, buckets) in observed.items():
+            child._sum.inc(total)
+            for value, count in zip(child._buckets, buckets):
+                if count:
+                    value.inc(count)
+
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
+
+
+PENDING = Pending()
+atexit.register(PENDING.flush)
+
 _cache_children: dict[tuple[str, str], Counter] = {}
 _request_children: dict[tuple, tuple] = {}
 
@@ -41,43 +122,41 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     if children is None:
         children = _request_children[key] = (REQUESTS.labels(route, method, str(status)),
                                              REQUEST_SECONDS.labels(route))
-    children[0].inc()
-    children[1].observe(seconds)
+    PENDING.count(children[0])
+    PENDING.observe(children[1], seconds)
 
 
-def cache_request(kind: str, result: str):
-    """The CACHE_REQUESTS child for (kind, result), bound once (labels() costs on the hot path)."""
+def count_cache_request(kind: str, result: str) -> None:
+    """One cache lookup of ``kind`` with ``result`` (hit, miss, error)."""
     child = _cache_children.get((kind, result))
-    if child is None:
+    if child is None:  # labels() costs on the hot path: bound once
         child = _cache_children[(kind, result)] = CACHE_REQUESTS.labels(kind, result)
-    return child
+    PENDING.count(child)
 
 
 def instrument_engine(engine, signals) -> None:
     """Count and time every statement the engine sends, and follow its pool's use;
     statement latency and pool use also feed ``signals`` (an overload.LoadSignals)."""
-    import time
-
     from sqlalchemy import event
 
     def before(conn, _cursor, _statement, _parameters, _context, _executemany):
-        SQL_STATEMENTS.inc()
+        PENDING.count(SQL_STATEMENTS)
         conn.info["syncstorage_started"] = time.perf_counter()
 
     def after(conn, _cursor, _statement, _parameters, _context, _executemany):
         started = conn.info.pop("syncstorage_started", None)
         if started is not None:
             seconds = time.perf_counter() - started
-            SQL_SECONDS.observe(seconds)
+            PENDING.observe(SQL_SECONDS, seconds)
             signals.observe_db(seconds)
 
     def checkout(*_args):
         signals.pool_in_use += 1
-        POOL_IN_USE.inc()
+        PENDING.count(POOL_IN_USE)
 
     def checkin(*_args):
         signals.pool_in_use -= 1
-        POOL_IN_USE.dec()
+        PENDING.count(POOL_IN_USE, -1)
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
@@ -90,6 +169,7 @@ def instrument_engine(engine, signals) -> None:
 
 def render() -> tuple[bytes, str]:
     """The exposition text of every metric (of every worker in multiprocess mode)."""
+    PENDING.flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -108,5 +188,5 @@ def observe_queue(header: str | None, now: float) -> float | None:
     if started > 1e11:  # some proxies send milliseconds or microseconds
         started /= 1000.0 if started < 1e14 else 1e6
     waited = max(0.0, now - started)
-    QUEUE_SECONDS.observe(waited)
+    PENDING.observe(QUEUE_SECONDS, waited)
     return waited

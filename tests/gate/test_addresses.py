@@ -59,3 +59,14 @@ def test_hostile_hops_are_not_parsed_nor_remembered_when_longer_than_any_address
     for n in range(10000):  # an attacker's stream of new addresses: the memory stays bounded
         addresses.of(env("127.0.0.1", f"198.51.{n // 256}.{n % 256}"))
     assert _parse_ip.cache_info().currsize <= _parse_ip.cache_info().maxsize
+
+
+def test_remembered_answers_are_the_answers_and_long_headers_are_not_kept():
+    addresses = ClientAddresses(["127.0.0.1/32"])
+    for _ in range(2):  # the second time from memory
+        assert addresses.of(env("127.0.0.1", "1.2.3.4, 203.0.113.9")) == "203.0.113.9"
+        assert addresses.of(env("203.0.113.7", "1.2.3.4")) == "203.0.113.7"
+    kept = addresses._remembered.cache_info().currsize
+    long_chain = ", ".join(["127.0.0.1"] * 40) + ", 198.51.100.3"  # proxies all the way
+    assert addresses.of(env("127.0.0.1", long_chain + ", 127.0.0.1")) == "198.51.100.3"
+    assert addresses._remembered.cache_info().currsize == kept

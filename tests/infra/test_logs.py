@@ -98,6 +98,31 @@ def test_buffered_lines_arrive_whole_and_in_order_from_many_threads(tmp_path):
         assert [r["n"] for r in lines if r["thread"] == thread] == list(range(500))
 
 
+def test_a_filter_on_the_request_logger_still_applies(tmp_path):
+    from syncstorage.infra.logs import REQUEST_LOG, BufferedLines, log_request
+
+    path = tmp_path / "requests.log"
+    saved = REQUEST_LOG.handlers[:], REQUEST_LOG.level, REQUEST_LOG.propagate
+    with open(path, "ab") as out:
+        handler = BufferedLines(out.fileno(), interval=3600)
+        REQUEST_LOG.handlers[:] = [handler]
+        REQUEST_LOG.setLevel(logging.INFO)
+        REQUEST_LOG.propagate = False
+        try:
+            log_request(method="GET", route="item", status=200, seconds=0, userid=None, errno=None, backoff=None,
+                        crash_id=None)
+            REQUEST_LOG.addFilter(lambda record: "secret" not in record.getMessage())
+            log_request(method="GET", route="secret", status=200, seconds=0, userid=None, errno=None,
+                        backoff=None, crash_id=None)
+            handler.flush()
+        finally:
+            REQUEST_LOG.filters.clear()
+            REQUEST_LOG.handlers[:], level, REQUEST_LOG.propagate = saved
+            REQUEST_LOG.setLevel(level)
+            handler.close()
+    assert [json.loads(line)["route"] for line in path.read_text().splitlines()] == ["item"]
+
+
 def test_buffered_lines_are_written_within_the_interval_without_a_flush(tmp_path):
     from syncstorage.infra.logs import BufferedLines
 
