@@ -20,16 +20,20 @@ calls on a packet object; a GET of 100 records is 600 fields, and that parsing
 was most of what PyMySQL costs it.  :class:`Result` parses a row's fields in
 one loop over the packet's bytes, with the conversions PyMySQL chose for the
 columns (and ``int`` straight from the digits), and reads the row packets
-without building a packet object for each (PyMySQL's socket reads, and its
-handling of sequence numbers, server errors and rows over 16 MB).  Unbuffered
-results are PyMySQL's own.
+without building a packet object for each, taking the whole packets the read
+buffer holds at once (PyMySQL's socket reads, and its handling of sequence
+numbers, server errors and rows over 16 MB).  The column descriptors of a
+result are parsed by PyMySQL once per connection and statement shape.
+Unbuffered results are PyMySQL's own.
 
-Both lean on PyMySQL internals (``_read_query_result``, ``_read_bytes``,
-``_next_seq_id``, ``MySQLResult.converters``), so setup.py admits PyMySQL 1.2.x
+Both lean on PyMySQL internals (``_read_query_result``, ``_read_bytes``, ``_rfile``,
+``_next_seq_id``, ``MySQLResult.converters``, ``_get_descriptions``), so setup.py admits PyMySQL 1.2.x
 only; tests/infra/test_mysqlconn.py compares what this connection reads and
 writes with PyMySQL's own, and is the check to run before widening that.
 """
 from __future__ import annotations
+
+import errno
 
 import pymysql.connections
 import pymysql.err
@@ -50,6 +54,11 @@ def quote(text: str, backslash_escapes: bool = True) -> str:
 class Connection(pymysql.connections.Connection):
     """PyMySQL's connection; :meth:`escape` (what its cursors call for every parameter)
     writes strings, integers and NULL directly."""
+
+    def __init__(self, *args, **kwargs):
+        # (descriptor packets, encoding) -> (fields, converters, description): Result's
+        self.descriptions: dict = {}
+        super().__init__(*args, **kwargs)  # connects, and may run statements already
 
     def escape(self, obj, mapping=None) -> str:
         kind = type(obj)
@@ -85,25 +94,130 @@ class Result(pymysql.connections.MySQLResult):
         self.affected_rows = len(rows)
         self.rows = tuple(rows)
 
+    def _get_descriptions(self):
+        """PyMySQL's, parsing each distinct list of column descriptors once per connection:
+        a query's descriptors are the same bytes every time it runs, and parsing them
+        (names, types, character sets) cost a GET of 100 records as much as its commit."""
+        conn = self.connection
+        packets = _payloads(conn, self.field_count + 1)  # the descriptors and their EOF packet
+        key = (packets, conn.encoding)
+        known = conn.descriptions.get(key)
+        if known is None:
+            self.connection = _Replay(conn, packets)
+            try:
+                super()._get_descriptions()
+            finally:
+                self.connection = conn
+            known = (tuple(self.fields), tuple(self.converters), self.description)
+            if len(conn.descriptions) >= MAX_DESCRIPTIONS:
+                conn.descriptions.clear()
+            conn.descriptions[key] = known
+        self.fields, self.converters, self.description = list(known[0]), list(known[1]), known[2]
+
     def _row_packets(self):
         """The payloads of the row packets up to the EOF packet: PyMySQL's ``_read_packet``
-        without a packet object per row.  Socket errors, timeouts and short reads are its
-        ``_read_bytes``'s; a packet out of sequence, a server error and rows over 16 MB
-        are handled as it handles them."""
+        without a packet object per row, and without two reads per packet for the packets
+        already in the connection's read buffer (:func:`_buffered_payloads`).  Socket
+        errors, timeouts and short reads are its ``_read_bytes``'s; a packet out of
+        sequence, a server error and rows over 16 MB are handled as it handles them."""
         conn = self.connection
         while True:
+            data = _buffered_payloads(conn)
+            if data is None:  # the next packet is not all in the buffer: read it
+                size, data = _read_payload(conn)
+                while size == MAX_PACKET_LEN:  # the payload continues in the next packet
+                    size, more = _read_payload(conn)
+                    data += more
+                data = [data]
+            for payload in data:
+                first = payload[0]
+                if first == 0xFE and len(payload) < 9:  # EOF (a row starting 0xFE is at least 9 bytes long)
+                    packet = MysqlPacket(payload, conn.encoding)
+                    if self._check_packet_is_eof(packet):
+                        return
+                elif first == 0xFF:
+                    MysqlPacket(payload, conn.encoding).raise_for_error()
+                yield payload
+
+
+MAX_DESCRIPTIONS = 256  # per connection: the server's statements have a few dozen shapes
+
+
+class _Replay:
+    """A connection whose next packets are ``payloads``, read already: what PyMySQL's
+    ``_get_descriptions`` reads the descriptors from."""
+
+    def __init__(self, conn, payloads):
+        self.use_unicode, self.encoding, self.decoders = conn.use_unicode, conn.encoding, conn.decoders
+        self._payloads = iter(payloads)
+
+    def _read_packet(self, packet_type=MysqlPacket):
+        data = next(self._payloads)
+        if data[:1] == b"\xff":
+            MysqlPacket(data, self.encoding).raise_for_error()
+        return packet_type(data, self.encoding)
+
+
+def _payloads(conn, count: int) -> tuple[bytes, ...]:
+    """The payloads of the next ``count`` packets, however the read buffer holds them."""
+    found: list[bytes] = []
+    while len(found) < count:
+        taken = _buffered_payloads(conn, count - len(found))
+        if taken is None:
             size, data = _read_payload(conn)
-            while size == MAX_PACKET_LEN:  # the payload continues in the next packet
+            while size == MAX_PACKET_LEN:
                 size, more = _read_payload(conn)
                 data += more
-            first = data[0]
-            if first == 0xFE and len(data) < 9:  # EOF (a row starting 0xFE is at least 9 bytes long)
-                packet = MysqlPacket(data, conn.encoding)
-                if self._check_packet_is_eof(packet):
-                    return
-            elif first == 0xFF:
-                MysqlPacket(data, conn.encoding).raise_for_error()
-            yield data
+            taken = [data]
+        found += taken
+    return tuple(found)
+
+
+def _buffered_payloads(conn, limit: int = 1 << 30) -> list[bytes] | None:
+    """The payloads of the whole packets at the front of the connection's read buffer,
+    ``limit`` at most, taken from it (None, taking nothing, when the first is not whole
+    or is part of a packet over 16 MB).  Packets up to the first that is not a row (EOF,
+    error) at most: the bytes after it belong to what follows.  Sequence numbers are checked as
+    :func:`_read_payload` checks them."""
+    buffered = _peek(conn)
+    payloads = []
+    pos, end, seq = 0, len(buffered), conn._next_seq_id
+    while pos + 4 <= end and len(payloads) < limit:
+        size = buffered[pos] | buffered[pos + 1] << 8 | buffered[pos + 2] << 16
+        start = pos + 4
+        if start + size > end or size == MAX_PACKET_LEN:
+            break
+        if buffered[pos + 3] != seq:
+            break  # _read_payload reports it
+        payload = buffered[start:start + size]
+        payloads.append(payload)
+        seq = (seq + 1) % 256
+        pos = start + size
+        first = payload[0] if size else 0
+        if first == 0xFF or (first == 0xFE and size < 9):
+            break  # an error or EOF: what follows it is not this result's
+    if not payloads:
+        return None
+    conn._rfile.read(pos)  # already buffered: no waiting
+    conn._next_seq_id = seq
+    return payloads
+
+
+def _peek(conn) -> bytes:
+    """What the connection's read buffer holds, reading from the socket only when it is
+    empty; errors as PyMySQL's ``_read_bytes`` reports them."""
+    while True:
+        try:
+            return conn._rfile.peek()
+        except OSError as error:
+            if error.errno == errno.EINTR:
+                continue
+            conn._force_close()
+            raise pymysql.err.OperationalError(CR.CR_SERVER_LOST,
+                                               f"Lost connection to MySQL server during query ({error})") from error
+        except BaseException:
+            conn._force_close()
+            raise
 
 
 def _read_payload(conn) -> tuple[int, bytes]:
@@ -120,18 +234,20 @@ def _read_payload(conn) -> tuple[int, bytes]:
 
 
 def _decoder(encoding, converter):
-    """What turns a field's bytes into its value, as PyMySQL's (encoding, converter) would."""
+    """What turns a field's bytes into its value, as PyMySQL's (encoding, converter) would:
+    None (the bytes), an encoding's name (the text), or a callable."""
     if converter is int and encoding in ("ascii", None):
         return int  # int() reads ASCII digits from bytes as they are
     if converter is None:
-        return None if encoding is None else (lambda raw: raw.decode(encoding))
+        return encoding  # parse_row decodes text itself: a lambda's frame per field costs more
     if encoding is None:
         return converter
     return lambda raw: converter(raw.decode(encoding))
 
 
 def parse_row(data: bytes, decoders) -> tuple:
-    """The fields of one text-protocol row: each a length-encoded string, or NULL (0xFB).
+    """The fields of one text-protocol row: each a length-encoded string, or NULL (0xFB),
+    turned into a value by its decoder (:func:`_decoder`).
     A row shorter than its columns ends early, as PyMySQL's does."""
     row = []
     pos, end = 0, len(data)
@@ -156,5 +272,10 @@ def parse_row(data: bytes, decoders) -> tuple:
             pos += 9
         raw = data[pos:pos + size]
         pos += size
-        row.append(raw if decode is None else decode(raw))
+        if decode is None:
+            row.append(raw)
+        elif type(decode) is str:
+            row.append(raw.decode(decode))
+        else:
+            row.append(decode(raw))
     return tuple(row)

@@ -266,7 +266,11 @@ class SQLStorage(RecordExport, Storage):
         sql, params = found
 
         def work(conn):
-            rows = conn.exec_driver_sql(sql, tuple(params)).all()
+            # The driver's own tuples: SQLAlchemy's Row objects for 100 records cost more
+            # than the statement's execution (docs/benchmarks.md §1.2).
+            result = conn.exec_driver_sql(sql, tuple(params))
+            rows = result.cursor.fetchall()
+            result.close()
             return Selection.records(rows) if full else [row[0] for row in rows]
         return self._run(work)
 

@@ -40,7 +40,9 @@ def record_json(record) -> str:
     """One stored record: id and modified always, the other fields when set; never ttl.
     Strings are quoted exactly as ``_dumps`` would (this runs once per record a GET
     returns): short ones by the json module's C function, the payload by quote_long."""
-    text = '{"id": ' + _quote(record.id) + ', "modified": ' + render(record.modified)
+    modified = record.modified
+    stamp = "%d.%02d" % divmod(modified, 100) if modified >= 0 else render(modified)  # render's, inline
+    text = f'{{"id": {_quote(record.id)}, "modified": {stamp}'
     if record.sortindex is not None:
         text += ', "sortindex": %d' % record.sortindex
     if record.parentid is not None:
@@ -48,13 +50,13 @@ def record_json(record) -> str:
     if record.predecessorid is not None:
         text += ', "predecessorid": ' + _quote(record.predecessorid)
     if record.payload is not None:
-        text += ', "payload": ' + quote_long(record.payload)
+        return f'{text}, "payload": {quote_long(record.payload)}}}'  # the payload copied once
     return text + "}"
 
 
 def timestamps_json(stamps: Mapping[str, int]) -> str:
-    """``{"name": 1300000000.10, ...}`` from centisecond values."""
-    return "{" + ", ".join(_dumps(name) + ": " + render(ts) for name, ts in stamps.items()) + "}"
+    """``{"name": 1300000000.10, ...}`` from centisecond values (names quoted as ``_dumps`` would)."""
+    return "{" + ", ".join([_quote(name) + ": " + render(ts) for name, ts in stamps.items()]) + "}"
 
 
 def post_result_json(modified: int, success: Iterable[str], failed: Mapping[str, list[str]]) -> str:

@@ -1,5 +1,7 @@
 """The MySQL engine's connection writes strings as literals that MariaDB reads back
 exactly, whatever they hold, with and without backslash escapes."""
+import io
+
 import pymysql
 import pytest
 
@@ -76,6 +78,29 @@ def test_rows_read_as_pymysql_reads_them(engine, mariadb):
     assert ours[0][3] is None and ours[0][14] is None and len(ours[0][12]) == 70000
 
 
+def test_descriptors_parsed_once_per_shape_read_as_pymysql_reads_them(engine):
+    """Statements of different column types under the same names, each run twice on one
+    connection: every result is what PyMySQL reads, and each shape is parsed once."""
+    shapes = ["SELECT 1 AS a, 'x' AS b", "SELECT 'x' AS a, 1 AS b", "SELECT _binary'\\xff' AS a, 2.5 AS b",
+              "SELECT CAST('2024-01-02' AS DATE) AS a, NULL AS b"]
+    url = engine.url
+    stock = pymysql.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                            database=url.database, charset="utf8mb4")
+    with engine.connect() as conn:
+        ours = conn.connection.dbapi_connection
+        ours.descriptions.clear()
+        for _ in range(2):
+            for sql in shapes:
+                with ours.cursor() as mine, stock.cursor() as theirs:
+                    mine.execute(sql)
+                    theirs.execute(sql)
+                    assert mine.fetchall() == theirs.fetchall()
+                    assert mine.description == theirs.description
+        conn.rollback()
+        assert len(ours.descriptions) == len(shapes)
+    stock.close()
+
+
 def _read_back_rows(engine, sql):
     return run_in_transaction(engine, lambda conn: [tuple(row) for row in conn.exec_driver_sql(sql).all()])
 
@@ -114,17 +139,38 @@ class _Wire:
 
     encoding = "utf8mb4"
 
-    def __init__(self, payloads, first_seq=1, sequence=None):
-        self.stream = b"".join(len(p).to_bytes(3, "little") + bytes([seq % 256]) + p
-                               for seq, p in zip(sequence or range(first_seq, first_seq + len(payloads)), payloads))
+    def __init__(self, payloads, first_seq=1, sequence=None, buffer_size=io.DEFAULT_BUFFER_SIZE, after=b""):
+        stream = b"".join(len(p).to_bytes(3, "little") + bytes([seq % 256]) + p
+                          for seq, p in zip(sequence or range(first_seq, first_seq + len(payloads)), payloads))
+        # as PyMySQL's socket file: buffered, each raw read returning what one recv would
+        self._rfile = io.BufferedReader(_Chunks(stream + after, 1000), buffer_size)
         self._next_seq_id, self.closed = first_seq, False
 
     def _read_bytes(self, n):
-        data, self.stream = self.stream[:n], self.stream[n:]
-        return data
+        return self._rfile.read(n)
+
+    @property
+    def stream(self):
+        """What is left unread."""
+        return self._rfile.peek() if self._rfile.peek() else b""
 
     def _force_close(self):
         self.closed = True
+
+
+class _Chunks(io.RawIOBase):
+    """A socket's bytes, arriving ``chunk`` at a time."""
+
+    def __init__(self, data, chunk):
+        self.data, self.chunk = data, chunk
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.chunk, len(self.data))
+        buffer[:n], self.data = self.data[:n], self.data[n:]
+        return n
 
 
 EOF_PACKET = b"\xfe\x00\x00\x02\x00"
@@ -139,6 +185,15 @@ def test_row_packets_end_at_eof_and_join_packets_of_16_mb():
     wire = _Wire([b"\x01x", big, b"tail", b"\x01y", EOF_PACKET])
     assert _packets(wire) == [b"\x01x", big + b"tail", b"\x01y"]
     assert wire._next_seq_id == 6 and wire.stream == b""
+
+
+@pytest.mark.parametrize("buffer_size", [7, 64, 1000, 8192])
+def test_row_packets_read_alike_however_the_buffer_splits_them(buffer_size):
+    rows = [bytes([n % 200 + 1]) + bytes([n % 256]) * (n % 200 + 1) for n in range(300)]
+    rows.append(b"\xfe" + b"r" * 8)  # a row (9 bytes) that starts like an EOF packet
+    wire = _Wire(rows + [EOF_PACKET], buffer_size=buffer_size, after=b"NEXT")
+    assert _packets(wire) == rows
+    assert wire._next_seq_id == (len(rows) + 2) % 256 and wire._rfile.read() == b"NEXT"  # the next result's
 
 
 def test_a_packet_out_of_sequence_closes_the_connection():
