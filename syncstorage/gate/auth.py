@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import hashlib
 import hmac
 import os
 import threading
@@ -64,7 +65,9 @@ class VerifiedCredentials:
 
     def _key(self, username: str, password: str, stored_hash: str) -> bytes:
         message = "\0".join((username, password, stored_hash)).encode("utf-8")
-        return hmac.digest(self._secret, message, "sha256")  # one C call: hmac.new costs more
+        # Keyed BLAKE2b is a MAC in its own right (hashlib's "Keyed hashing"), and a fifth
+        # of HMAC-SHA256's time; the key lives and dies with the process, as do the entries.
+        return hashlib.blake2b(message, key=self._secret, digest_size=32).digest()
 
     def contains(self, username: str, password: str, stored_hash: str) -> bool:
         key = self._key(username, password, stored_hash)

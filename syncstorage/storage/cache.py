@@ -19,6 +19,8 @@ from syncstorage.wire.timestamps import to_seconds
 from syncstorage.storage.base import CollectionTotals, ItemQuery, Storage, WriteResult
 from syncstorage.storage.sql import SQLStorage
 
+_MODIFIED = CollectionTotals._fields.index("modified")  # its place in an entry's lists
+
 
 class CachedStorage(Storage):
     def __init__(self, store: SQLStorage, cache: CoherentCache):
@@ -29,10 +31,14 @@ class CachedStorage(Storage):
     def key(userid: int) -> str:
         return f"meta:{userid}"
 
-    def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
+    def _cached_totals(self, userid: int) -> dict[str, list]:
+        """The user's CollectionTotals as the entry holds them: lists, in the fields' order."""
         def load():
             return {name: list(t) for name, t in self.store.get_collection_totals(userid).items()}
-        return {name: CollectionTotals(*t) for name, t in self.cache.read(self.key(userid), load, "meta").items()}
+        return self.cache.read(self.key(userid), load, "meta")
+
+    def get_collection_totals(self, userid: int) -> dict[str, CollectionTotals]:
+        return {name: CollectionTotals(*t) for name, t in self._cached_totals(userid).items()}
 
     def get_live_totals(self, userid: int, collection: str, ts: int) -> tuple[int, int]:
         return self.store.get_live_totals(userid, collection, ts)
@@ -47,7 +53,8 @@ class CachedStorage(Storage):
         return live
 
     def get_collection_timestamps(self, userid: int) -> dict[str, int]:
-        return {name: t.modified for name, t in self.get_collection_totals(userid).items()}
+        # every info/collections asks: no CollectionTotals built to read one field
+        return {name: t[_MODIFIED] for name, t in self._cached_totals(userid).items()}
 
     def get_collection_counts(self, userid: int, ts: int) -> dict[str, int]:
         return {name: count for name, (count, _) in self._live(userid, ts).items()}

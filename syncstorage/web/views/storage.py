@@ -24,8 +24,11 @@ MAX_COUNT = 2**31 - 1  # limit/offset values are clamped to a count every databa
 
 # -- helpers -------------------------------------------------------------------
 def json_response(body: str, **headers: str) -> Response:
+    """A JSON body with ``headers``, which must be ones a new response does not carry."""
     resp = Response(body=body.encode("utf-8"), content_type=formats.JSON, charset=None)
-    resp.headers.update(headers)
+    # Straight onto the list: none of these is there yet, and the headers view's
+    # case-insensitive replacement cost a cached request 3 % of its CPU.
+    resp.headerlist.extend(headers.items())
     return resp
 
 
