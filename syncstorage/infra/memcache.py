@@ -48,6 +48,7 @@ outage is served unchecked.  Entries also expire after ``[cache] ttl``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -82,6 +83,8 @@ class CacheClient:
                            "send_timeout": ms * 1000, "receive_timeout": ms * 1000, "_poll_timeout": ms,
                            "retry_timeout": 1, "dead_timeout": 1}
         self._local = threading.local()
+        # A request asks for the same few keys several times (prefetch, then each read)
+        self.key = functools.lru_cache(maxsize=4096)(self.key)
 
     @property
     def client(self) -> pylibmc.Client:

@@ -95,9 +95,10 @@ class SyncApp:
         response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
         seconds = time.perf_counter() - started
         route = call.route or "unmatched"
-        observe_request(route, req.method, response.status_code, seconds)
-        errno = response.text if response.status_code == 400 and response.content_type == "application/json" else None
-        log_request(method=req.method, route=route, status=response.status_code, seconds=seconds,
+        status = response.status_code
+        observe_request(route, req.method, status, seconds)
+        errno = response.text if status == 400 and response.content_type == "application/json" else None
+        log_request(method=req.method, route=route, status=status, seconds=seconds,
                     userid=call.user.userid if call.user else None, errno=errno,
                     backoff=response.headers.get("X-Weave-Backoff"), crash_id=crash_id)
         return response(environ, start_response)

@@ -40,9 +40,7 @@ def record_json(record) -> str:
     """One stored record: id and modified always, the other fields when set; never ttl.
     Strings are quoted exactly as ``_dumps`` would (this runs once per record a GET
     returns): short ones by the json module's C function, the payload by quote_long."""
-    modified = record.modified
-    stamp = "%d.%02d" % divmod(modified, 100) if modified >= 0 else render(modified)  # render's, inline
-    text = f'{{"id": {_quote(record.id)}, "modified": {stamp}'
+    text = f'{{"id": {_quote(record.id)}, "modified": {render(record.modified)}'
     if record.sortindex is not None:
         text += ', "sortindex": %d' % record.sortindex
     if record.parentid is not None:

@@ -6,6 +6,7 @@ from syncstorage.wire.timestamps import now_centis, parse_centis, render, to_sec
 @pytest.mark.parametrize("text,rendered", [
     ("1300000000.125", "1300000000.12"), ("1300000000.135", "1300000000.14"), ("1300000000.1", "1300000000.10"),
     ("1300000000", "1300000000.00"), (" 1.005 ", "1.00"), ("1e3", "1000.00"), ("-1.5", "-1.50"),
+    ("0.05", "0.05"), ("-0.05", "-0.05"), ("-1234.56", "-1234.56"), ("0", "0.00"),
 ])
 def test_parse_rounds_half_even_and_render_has_two_decimals(text, rendered):
     assert render(parse_centis(text)) == rendered
