@@ -7,7 +7,8 @@ No HTTP server and no load generator: the WSGI callable is called directly,
 so the figures are the CPU the application adds to what gunicorn already
 spends on a request.  Paths (memcached in front):
 
-* ``info``: a cached ``GET info/collections``, beside the trivial app called the same way;
+* ``info``: a cached ``GET info/collections``, beside the trivial app called the same way and
+  the stack's floor with its one memcached round trip (loadtest/floor_app.py);
 * ``post``: ``POST`` of 100 records of 500 B to history, beside the client CPU of the
   same 100-row upsert sent raw with the driver (loadtest/rawdb.py), with PyMySQL's own
   string literals and with the server's;
@@ -48,6 +49,7 @@ import time
 from pathlib import Path
 
 from loadtest import profiles, rawdb, trivial_app
+from loadtest.floor_app import make_floor_app
 
 LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
           "get": "GET 100 full records"}
@@ -55,7 +57,8 @@ LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 
 BASELINES = {"post": [("baseline", "raw 100-row upsert", {}),
                       ("baseline-literals", "raw 100-row upsert with the server's literals", {"server_literals": True})],
              "get": [("baseline", "raw 100-row range read", {})],
-             "info": [("baseline", "trivial WSGI app", {})]}
+             "info": [("baseline", "trivial WSGI app", {}),
+                      ("floor", "stack floor + one memcached get_multi (loadtest/floor_app.py)", {})]}
 
 
 def environ_for(method: str, path: str, token: str | None = None, body: bytes = b"") -> dict:
@@ -153,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     parser.add_argument("--payload", choices=sorted(rawdb.PAYLOADS), default="record",
                         help="what the POST writes: record-shaped JSON (default) or flat text")
-    parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals"),
+    parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals", "floor"),
                         help=argparse.SUPPRESS)  # a child's part
     args = parser.parse_args(argv)
     if args.instructions:
@@ -222,6 +225,9 @@ def main(argv=None) -> int:
         userid = app.services.userdb.get_user(name).userid
         shards = app.services.storage.store.shards if hasattr(app.services.storage, "store") \
             else app.services.storage.shards
+        # the info path's baselines: (WSGI app, environ maker)
+        info_baselines = {"baseline": (trivial_app.application, lambda: environ_for("GET", "/")),
+                          "floor": (make_floor_app([memcached.address]), makers["info"])}
         if args.measure:  # a child of --instructions: one path or its baseline, then nothing else
             kind = paths[0]
             for _warm in range(3):  # pools, caches and verified credentials as in steady state
@@ -229,7 +235,10 @@ def main(argv=None) -> int:
             if args.measure == "app":
                 calls = [(call, app, makers[kind]()) for _ in range(args.requests)]
             elif kind == "info":
-                calls = [(call, trivial_app.application, environ_for("GET", "/")) for _ in range(args.requests)]
+                baseline_app, baseline_env = info_baselines[args.measure]
+                for _warm in range(3):  # the floor's entries stored, its connection open
+                    call(baseline_app, baseline_env())
+                calls = [(call, baseline_app, baseline_env()) for _ in range(args.requests)]
             else:
                 options = next(options for side, _label, options in BASELINES[kind] if side == args.measure)
                 op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid, payload, **options)
@@ -244,14 +253,14 @@ def main(argv=None) -> int:
             app_seconds = per_request(app, makers[kind], count)
             print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request")
             baselines = {}
-            for _side, label, options in BASELINES[kind]:
+            for side, label, options in BASELINES[kind]:
                 if kind == "info":
-                    seconds = per_request(trivial_app.application, lambda: environ_for("GET", "/"), count)
+                    seconds = per_request(*info_baselines[side], count)
                 else:
                     seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
                                                repeat=count, payload=payload, **options)
                 baselines[label] = seconds * 1e6
-                comparison = "" if kind == "info" else f"   ratio {seconds / app_seconds:.2f}"
+                comparison = "" if side == "baseline" and kind == "info" else f"   ratio {seconds / app_seconds:.2f}"
                 print(f"{'':<31}{label}: {seconds * 1e6:.1f} µs{comparison}")
             first = BASELINES[kind][0][1]
             results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": baselines[first], "baseline": first,
