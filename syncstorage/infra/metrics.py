@@ -116,7 +116,14 @@ _cache_children: dict[tuple[str, str], Counter] = {}
 _request_children: dict[tuple, tuple] = {}
 
 
+# Methods are labelled by name only when HTTP defines them: a client may send any token as a
+# method, and each new label value would be a new series (and memory) for good.
+LABELLED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"})
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    if method not in LABELLED_METHODS:
+        method = "other"
     key = (route, method, status)
     children = _request_children.get(key)
     if children is None:

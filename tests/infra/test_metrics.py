@@ -68,3 +68,15 @@ def test_deferred_counts_from_many_threads_all_arrive_and_flush_on_their_own():
         t.join()
     wait_for(lambda: registry.get_sample_value("threads_total", {"kind": "x"}) == 40000, 10, interval=0.01,
              what="the periodic flush")
+
+
+def test_made_up_methods_share_one_label():
+    from syncstorage.infra import metrics
+
+    before = len(metrics._request_children)
+    for n in range(500):  # a client's invented methods
+        metrics.observe_request("unmatched", f"M{n:04d}X", 405, 0.001)
+    metrics.observe_request("unmatched", "GET", 404, 0.001)
+    assert len(metrics._request_children) <= before + 2
+    text = metrics.render()[0].decode()
+    assert 'method="other"' in text and "M0001X" not in text
