@@ -84,7 +84,7 @@ class CacheClient:
                            "retry_timeout": 1, "dead_timeout": 1}
         self._local = threading.local()
         # A request asks for the same few keys several times (prefetch, then each read)
-        self.key = functools.lru_cache(maxsize=4096)(self.key)
+        self._remembered_key = functools.lru_cache(maxsize=4096)(self._make_key)
 
     @property
     def client(self) -> pylibmc.Client:
@@ -96,7 +96,14 @@ class CacheClient:
     def key(self, name: str) -> str:
         """The memcached key for ``name``.  memcached takes at most 250 bytes of
         printable ASCII without spaces; names that are not (client-chosen user
-        names, addresses) are replaced by their SHA-256 under the same prefix."""
+        names, addresses) are replaced by their SHA-256 under the same prefix.
+        Keys of names up to a key's length are remembered; longer names (which a
+        client may send as a user name) are hashed each time, not kept."""
+        if len(name) <= MAX_KEY_BYTES:
+            return self._remembered_key(name)
+        return self._make_key(name)
+
+    def _make_key(self, name: str) -> str:
         key = self.prefix + name
         if len(key) <= MAX_KEY_BYTES and key.isascii() and key.isprintable() and " " not in key:
             return key

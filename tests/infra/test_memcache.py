@@ -358,3 +358,15 @@ def test_a_real_outage_writes_a_few_lines_not_thousands(caplog, monkeypatch):
         cache.write("k", lambda: "done", lambda r: {"all": r})
     lines = [r for r in caplog.records if "memcached" in r.getMessage()]
     assert db.loads == 300 and 1 <= len(lines) <= 6  # one per kind of operation at most
+
+
+def test_keys_are_remembered_for_short_names_only():
+    client = CacheClient(["127.0.0.1:1"], prefix="p:")  # no server needed: keys are made locally
+    for _ in range(2):
+        assert client.key("user:alice") == "p:user:alice"
+        assert client.key("user:\u00e9").startswith("p:h:")  # not ASCII: hashed
+    assert client._remembered_key.cache_info().hits >= 2
+    long_name = "user:" + "x" * 10000  # a client's user name in Basic credentials
+    kept = client._remembered_key.cache_info().currsize
+    assert client.key(long_name).startswith("p:h:") and len(client.key(long_name)) <= 250
+    assert client._remembered_key.cache_info().currsize == kept
