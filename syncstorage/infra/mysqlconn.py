@@ -122,14 +122,8 @@ class Result(pymysql.connections.MySQLResult):
         sequence, a server error and rows over 16 MB are handled as it handles them."""
         conn = self.connection
         while True:
-            data = _buffered_payloads(conn)
-            if data is None:  # the next packet is not all in the buffer: read it
-                size, data = _read_payload(conn)
-                while size == MAX_PACKET_LEN:  # the payload continues in the next packet
-                    size, more = _read_payload(conn)
-                    data += more
-                data = [data]
-            for payload in data:
+            payloads = _buffered_payloads(conn) or [_whole_payload(conn)]  # else: not all in the buffer
+            for payload in payloads:
                 first = payload[0]
                 if first == 0xFE and len(payload) < 9:  # EOF (a row starting 0xFE is at least 9 bytes long)
                     packet = MysqlPacket(payload, conn.encoding)
@@ -162,14 +156,7 @@ def _payloads(conn, count: int) -> tuple[bytes, ...]:
     """The payloads of the next ``count`` packets, however the read buffer holds them."""
     found: list[bytes] = []
     while len(found) < count:
-        taken = _buffered_payloads(conn, count - len(found))
-        if taken is None:
-            size, data = _read_payload(conn)
-            while size == MAX_PACKET_LEN:
-                size, more = _read_payload(conn)
-                data += more
-            taken = [data]
-        found += taken
+        found += _buffered_payloads(conn, count - len(found)) or [_whole_payload(conn)]
     return tuple(found)
 
 
@@ -201,6 +188,16 @@ def _buffered_payloads(conn, limit: int = 1 << 30) -> list[bytes] | None:
     conn._rfile.read(pos)  # already buffered: no waiting
     conn._next_seq_id = seq
     return payloads
+
+
+def _whole_payload(conn) -> bytes:
+    """The next packet's payload, read from the socket as needed; one over 16 MB arrives
+    in several packets, joined here."""
+    size, data = _read_payload(conn)
+    while size == MAX_PACKET_LEN:  # the payload continues in the next packet
+        size, more = _read_payload(conn)
+        data += more
+    return data
 
 
 def _peek(conn) -> bytes:
