@@ -60,6 +60,14 @@ def mariadb():
     server.stop()
 
 
+@pytest.fixture
+def own_mariadb():
+    """A MariaDB of this test's own, which it may stop."""
+    server = start_service(MariaDB)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def memcached():
     server = start_service(Memcached)

@@ -6,19 +6,11 @@ import webtest
 
 from syncstorage.web.app import make_app
 from syncstorage.infra.config import load_settings
-from loadtest.services import MariaDB, create_account
+from loadtest.services import create_account
 from syncstorage.services.migrate import migrate
 from syncstorage.storage.sql import SQLStorage
 
 from ..conftest import PASSWORD, new_username, password_hash, start_service
-
-
-@pytest.fixture
-def own_mariadb():
-    """A MariaDB of this test's own, which it may stop."""
-    server = start_service(MariaDB)
-    yield server
-    server.stop()
 
 
 def logged_in(settings) -> tuple[webtest.TestApp, str]:

@@ -210,3 +210,70 @@ def test_an_error_packet_raises_the_servers_error():
     error = b"\xff" + (1242).to_bytes(2, "little") + b"#21000Subquery returns more than 1 row"
     with pytest.raises(pymysql.err.OperationalError, match="Subquery returns"):
         _packets(_Wire([b"\x01x", error]))
+
+
+# -- the socket waits in the kernel ----------------------------------------------------
+def test_connections_wait_in_the_kernel_with_the_engines_timeouts(mariadb):
+    """No Python timeout (a poll before every read and write): the kernel's, as configured."""
+    import socket
+
+    engine = create_engine(mariadb.create_database("mysqlconn_kernel"), pool_size=1, max_overflow=0,
+                           read_timeout=7.5)
+    try:
+        with engine.connect() as conn:
+            ours = conn.connection.dbapi_connection
+            sock = ours._sock
+            assert ours.waits_in_kernel and sock.gettimeout() is None
+            size = len(mysqlconn.timeval(1))
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, size) == mysqlconn.timeval(7.5)
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, size) == mysqlconn.timeval(7.5)
+            assert conn.exec_driver_sql("SELECT REPEAT('x', 200000)").scalar() == "x" * 200000
+    finally:
+        engine.dispose()
+
+
+def test_timeval_is_what_the_kernel_takes():
+    import struct
+
+    assert mysqlconn.timeval(None) == mysqlconn.timeval(0) == struct.pack("@ll", 0, 0)  # no timeout
+    assert mysqlconn.timeval(60) == struct.pack("@ll", 60, 0)
+    assert mysqlconn.timeval(2.25) == struct.pack("@ll", 2, 250000)
+    assert mysqlconn.timeval(1e-9) == struct.pack("@ll", 0, 1)  # a timeout, however short
+
+
+def test_a_read_past_read_timeout_fails_as_pymysql_reports_it_and_the_engine_goes_on(mariadb):
+    import time
+
+    import sqlalchemy as sa
+
+    engine = create_engine(mariadb.create_database("mysqlconn_timeout"), read_timeout=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="2013.*timed out"):
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT SLEEP(5)")
+        assert time.monotonic() - started < 4
+        assert run_in_transaction(engine, lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_write_to_a_stuck_server_fails_after_write_timeout(own_mariadb):
+    """A frozen server (SIGSTOP) stops reading: once the socket buffers are full, a statement
+    longer than they hold fails after write_timeout, as a server gone away."""
+    import time
+
+    import sqlalchemy as sa
+
+    engine = create_engine(own_mariadb.create_database("stuck"), read_timeout=1, pool_size=1, max_overflow=0)
+    with engine.connect() as conn:
+        ours = conn.connection.dbapi_connection
+        own_mariadb.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="2006"):
+                conn.exec_driver_sql("SELECT %s", ("x" * 64_000_000,))
+            assert time.monotonic() - started < 10 and ours._sock is None  # closed
+        finally:
+            own_mariadb.resume()
+    engine.dispose()
