@@ -90,7 +90,11 @@ class CacheClient:
     def client(self) -> pylibmc.Client:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = pylibmc.Client(self.servers, binary=True, behaviors=self._behaviors)
+            # The text protocol: libmemcached sends a binary get_multi as two writes (the keys,
+            # then a NOOP), so memcached woke twice and the client read twice per cache hit;
+            # a text ``gets k1 k2 ...`` is one write and one read.  Keys are safe in it: key()
+            # admits printable ASCII without spaces only, so no name can end a key or a line.
+            client = self._local.client = pylibmc.Client(self.servers, binary=False, behaviors=self._behaviors)
         return client
 
     def key(self, name: str) -> str:

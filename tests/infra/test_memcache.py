@@ -370,3 +370,17 @@ def test_keys_are_remembered_for_short_names_only():
     kept = client._remembered_key.cache_info().currsize
     assert client.key(long_name).startswith("p:h:") and len(client.key(long_name)) <= 250
     assert client._remembered_key.cache_info().currsize == kept
+
+
+@pytest.mark.parametrize("name", ["a b", "a\r\nflush_all", "k\r\nset other 0 0 1\r\nX", "a\nb", "\x00", "a\tb",
+                                  "\x7f", "\u00e9\r\n", "x" * 300 + "\r\nflush_all"])
+def test_hostile_names_stay_one_key_in_memcacheds_text_protocol(cache, name):
+    """memcached's text protocol ends a key at a space and a command at a line end: a name
+    holding either (clients choose user names) must neither split into two keys nor run a
+    command.  Its entry is stored and read back under its own key, and another entry survives."""
+    other = Database({"other": 1})
+    cache.read("other", other.load)
+    db = Database({"name": name})
+    assert cache.read(name, db.load) == {"name": name}
+    assert cache.read(name, db.load) == {"name": name} and db.loads == 1
+    assert cache.read("other", other.load) == {"other": 1} and other.loads == 1  # nothing flushed or replaced
