@@ -27,6 +27,10 @@ inside its C function ``starmap_next``).  Counts do not depend on what else the
 machine runs, so a change is measured on a shared box by comparing counts; about a
 minute per child.  ``--requests`` is then the number of measured calls (10 is plenty).
 
+``--syscalls`` counts the system calls each call makes in the measuring thread
+(``strace -c`` attached to that thread alone), per path and baseline: the polls,
+reads and writes a request costs, which a noisy box measures exactly.
+
 Throwaway MariaDB (for mysql) and memcached, as for the other benchmarks.
 """
 from __future__ import annotations
@@ -45,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -132,6 +137,56 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
     return 0
 
 
+def count_syscalls(run, calls: int, workdir: Path) -> dict[str, float]:
+    """System calls per call that ``run()`` (making ``calls`` calls) makes in this thread,
+    by name: ``strace -c`` attached to this thread alone, so the other threads' (metrics
+    and log flushes) do not count."""
+    strace = shutil.which("strace")
+    if strace is None:
+        raise SystemExit("strace is not installed (apt-get install strace)")
+    out = workdir / "strace.txt"
+    tracer = subprocess.Popen([strace, "-c", "-p", str(threading.get_native_id()), "-o", str(out)],
+                              stderr=subprocess.PIPE, text=True)
+    said = tracer.stderr.readline()  # "... attached": from here on this thread's calls count
+    if tracer.poll() is not None or "attached" not in said:
+        tracer.wait()
+        raise SystemExit(f"strace could not attach: {said.strip()}")
+    try:
+        run()
+    finally:
+        tracer.terminate()  # strace detaches and writes its table (its kill and wait4 count: ~0.01 per call)
+        tracer.wait(timeout=60)
+    return {name: count / calls for name, count in parse_strace_table(out.read_text()).items()}
+
+
+def raw_syscalls(kind: str, url: str, shards: int, userid: int, payload: str, options: dict, calls: int,
+                 workdir: Path) -> dict[str, float]:
+    """:func:`count_syscalls` of the raw operation behind ``kind`` (its connection closed on return)."""
+    op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid, payload, **options)
+    op()
+    return count_syscalls(lambda: [op() for _ in range(calls)], calls, workdir)
+
+
+def parse_strace_table(text: str) -> dict[str, int]:
+    """Calls per system call from ``strace -c``'s table (% time, seconds, usecs/call, calls,
+    [errors,] syscall), without its total line."""
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) in (5, 6) and fields[3].isdigit() and fields[-1] != "total":
+            try:
+                float(fields[0])
+            except ValueError:
+                continue
+            counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def syscalls_line(label: str, counts: dict[str, float]) -> str:
+    shown = ", ".join(f"{name} {n:.1f}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= 0.05)
+    return f"{label}: {sum(counts.values()):.1f} system calls per call ({shown})"
+
+
 def child_arguments(argv: list[str]) -> list[str]:
     """The command line of --instructions, less what each child is given itself."""
     kept, skip_value = [], False
@@ -154,6 +209,7 @@ def main(argv=None) -> int:
     parser.add_argument("--paths", default="info,post,get", help="which of info, post, get to measure")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls per call (strace)")
     parser.add_argument("--payload", choices=sorted(rawdb.PAYLOADS), default="record",
                         help="what the POST writes: record-shaped JSON (default) or flat text")
     parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals", "floor"),
@@ -245,6 +301,23 @@ def main(argv=None) -> int:
                 op()
                 calls = [(op,) for _ in range(args.requests)]
             run_measured(calls)
+            return 0
+        if args.syscalls:
+            calls = min(args.requests, 500)
+            print(f"backend={args.backend}+memcached: system calls of the measuring thread, {calls} calls each")
+            for kind in paths:
+                runs = [(LABELS[kind], app, makers[kind])]
+                if kind == "info":
+                    runs += [(label, *info_baselines[side]) for side, label, _options in BASELINES[kind]]
+                for label, wsgi_app, make_env in runs:
+                    for _warm in range(20):
+                        call(wsgi_app, make_env())
+                    envs = [make_env() for _ in range(calls)]
+                    counts = count_syscalls(lambda: [call(wsgi_app, e) for e in envs], calls, tmp)
+                    print(syscalls_line(label, counts))
+                for _side, label, options in BASELINES[kind] if kind != "info" else ():
+                    print(syscalls_line("  " + label, raw_syscalls(kind, url, shards, userid, payload, options,
+                                                                    calls, tmp)))
             return 0
         results = {}
         print(f"backend={args.backend}+memcached requests={args.requests} (CPU time of this process, best of 3)")

@@ -30,3 +30,19 @@ def test_instruction_children_get_the_options_but_their_own_path_and_count():
     seen = []
     run_measured([(seen.append, 1), (seen.append, 2)])
     assert seen == [1, 2]
+
+
+def test_strace_tables_read_as_calls_per_system_call():
+    from loadtest.hotpath import parse_strace_table, syscalls_line
+
+    table = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 59.25    0.002385           2       801           sendto
+ 38.11    0.001534           2       604         2 recvfrom
+  0.07    0.000003           3         1           kill
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.004025           2      1406         2 total
+"""
+    assert parse_strace_table(table) == {"sendto": 801, "recvfrom": 604, "kill": 1}
+    assert syscalls_line("GET", {"sendto": 4.0, "recvfrom": 3.02, "kill": 0.01}) == \
+        "GET: 7.0 system calls per call (sendto 4.0, recvfrom 3.0)"
