@@ -23,33 +23,57 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
 _quote = json.encoder.encode_basestring_ascii  # what _dumps does for a str
 
 
-def quote_long(text: str) -> str:
-    """``text`` as a JSON string, the bytes ``_quote`` writes, for long texts (payloads).
+def quote_json(text: str) -> bytes:
+    """``text`` as a JSON string: the bytes ``_quote`` writes (ASCII only).
 
     ``_quote`` looks at every character twice, in C, but one at a time: ~1.9M of a
-    GET of 100 records' 9.7M instructions.  orjson escapes an ASCII string with
-    vector instructions and writes the same bytes for every ASCII character but
-    DEL (0x7f), which it leaves as is where ``ensure_ascii`` writes ``\\u007f``;
-    anything else (non-ASCII, DEL) takes ``_quote``."""
+    GET of 100 records' 9.7M instructions went on its payloads.  orjson escapes an
+    ASCII string with vector instructions and writes the same bytes for every ASCII
+    character but DEL (0x7f), which it leaves as is where ``ensure_ascii`` writes
+    ``\\u007f``; anything else (non-ASCII, DEL) takes ``_quote``."""
     if text.isascii() and "\x7f" not in text:
-        return orjson.dumps(text).decode("ascii")
-    return _quote(text)
+        return orjson.dumps(text)
+    return _quote(text).encode("ascii")
+
+
+def record_bytes(record, stamps: dict | None = None) -> bytes:
+    """One stored record as JSON (ASCII): id and modified always, the other fields when
+    set; never ttl.  Strings are quoted exactly as ``_dumps`` would.  ``stamps`` keeps the
+    rendered ``modified`` values across the records of one response (a batch shares one).
+    Bytes throughout: the response's body is bytes, and a str would be copied twice more
+    (decoded from orjson's bytes, encoded into the body)."""
+    modified = record.modified
+    stamp = stamps.get(modified) if stamps is not None else None
+    if stamp is None:
+        stamp = render(modified).encode("ascii")
+        if stamps is not None:
+            stamps[modified] = stamp
+    out = b'{"id": ' + quote_json(record.id) + b', "modified": ' + stamp
+    if record.sortindex is not None:
+        out += b', "sortindex": %d' % record.sortindex
+    if record.parentid is not None:
+        out += b', "parentid": ' + quote_json(record.parentid)
+    if record.predecessorid is not None:
+        out += b', "predecessorid": ' + quote_json(record.predecessorid)
+    if record.payload is not None:
+        return out + b', "payload": ' + quote_json(record.payload) + b"}"  # the payload copied once
+    return out + b"}"
+
+
+def records_json(records: Iterable) -> list[bytes]:
+    """The records of one response, each as :func:`record_bytes` writes it."""
+    stamps: dict = {}
+    return [record_bytes(record, stamps) for record in records]
 
 
 def record_json(record) -> str:
-    """One stored record: id and modified always, the other fields when set; never ttl.
-    Strings are quoted exactly as ``_dumps`` would (this runs once per record a GET
-    returns): short ones by the json module's C function, the payload by quote_long."""
-    text = f'{{"id": {_quote(record.id)}, "modified": {render(record.modified)}'
-    if record.sortindex is not None:
-        text += ', "sortindex": %d' % record.sortindex
-    if record.parentid is not None:
-        text += ', "parentid": ' + _quote(record.parentid)
-    if record.predecessorid is not None:
-        text += ', "predecessorid": ' + _quote(record.predecessorid)
-    if record.payload is not None:
-        return f'{text}, "payload": {quote_long(record.payload)}}}'  # the payload copied once
-    return text + "}"
+    """One stored record as :func:`record_bytes` writes it, as text."""
+    return record_bytes(record).decode("ascii")
+
+
+def ids_json(ids: Iterable[str]) -> list[bytes]:
+    """Record ids, each as a JSON string."""
+    return [quote_json(item_id) for item_id in ids]
 
 
 def timestamps_json(stamps: Mapping[str, int]) -> str:
@@ -67,17 +91,13 @@ def dumps(value) -> str:
     return _dumps(value)
 
 
-def render_items(items: Iterable[str], media_type: str) -> bytes:
+def render_items(items: Iterable[bytes], media_type: str) -> bytes:
     """A list of already-serialised JSON values in the chosen layout."""
     if media_type == NEWLINES:
-        return "".join(item + "\n" for item in items).encode("utf-8")
+        return b"".join([item + b"\n" for item in items])
     if media_type == WHOISI:
-        out = bytearray()
-        for item in items:
-            data = item.encode("utf-8")
-            out += struct.pack(">I", len(data)) + data
-        return bytes(out)
-    return ("[" + ", ".join(items) + "]").encode("utf-8")
+        return b"".join([struct.pack(">I", len(item)) + item for item in items])
+    return b"[" + b", ".join(items) + b"]"
 
 
 # Tie-break order between exact matches of equal q (spec §3.5.3 rule 3).

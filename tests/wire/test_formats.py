@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, strategies as st
 
-from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, post_result_json, quote_long,
-                                 record_json, render_items, timestamps_json)
+from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, ids_json, post_result_json,
+                                      quote_json, record_json, records_json, render_items, timestamps_json)
 
 
 def record(**kw):
@@ -16,13 +16,13 @@ def record(**kw):
 
 @pytest.mark.parametrize("text", ["", '{"ciphertext": "a+/=", "IV": "b"}', "".join(map(chr, range(128))) * 3,
                                   "\x7f", "a\x7fb", "\u00e9", "\U0001F600", "\ud800", "\\\"\n\t\x00\x1f"])
-def test_quote_long_writes_the_bytes_of_the_json_module(text):
-    assert quote_long(text) == json.dumps(text)
+def test_quote_json_writes_the_bytes_of_the_json_module(text):
+    assert quote_json(text) == json.dumps(text).encode("ascii")
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=0x7f)) | st.text())
-def test_quote_long_writes_the_bytes_of_the_json_module_for_any_text(text):
-    assert quote_long(text) == json.dumps(text)
+def test_quote_json_writes_the_bytes_of_the_json_module_for_any_text(text):
+    assert quote_json(text) == json.dumps(text).encode("ascii")
 
 
 def test_record_json_has_two_decimal_modified_and_only_set_fields():
@@ -41,6 +41,17 @@ def test_record_json_reads_back_as_the_record(item_id, payload, parentid, sortin
     assert text.isascii() and json.loads(text) == expected
 
 
+def test_the_records_of_a_response_each_carry_their_own_modified():
+    """A response's records share rendered timestamps where their values are equal, and only there."""
+    records = [record(id="a", modified=130000000010), record(id="b", modified=130000000011, payload="p"),
+               record(id="c", modified=130000000010, sortindex=0)]
+    assert records_json(records) == [
+        b'{"id": "a", "modified": 1300000000.10}', b'{"id": "b", "modified": 1300000000.11, "payload": "p"}',
+        b'{"id": "c", "modified": 1300000000.10, "sortindex": 0}']
+    assert records_json(records) == [record_json(r).encode("ascii") for r in records]
+    assert ids_json(["a", "\u00e9", 'q"']) == [b'"a"', b'"\\u00e9"', b'"q\\""']
+
+
 def test_timestamps_and_post_result():
     assert timestamps_json({"meta": 130000000000, "c": 5}) == '{"meta": 1300000000.00, "c": 0.05}'
     assert post_result_json(130000000001, ["a"], {"b": ["invalid ttl"]}) == (
@@ -48,7 +59,7 @@ def test_timestamps_and_post_result():
 
 
 def test_layouts():
-    items = ['"0"', '"1"']
+    items = [b'"0"', b'"1"']
     assert render_items(items, JSON) == b'["0", "1"]'
     assert render_items(items, NEWLINES) == b'"0"\n"1"\n'
     assert render_items(items, WHOISI) == bytes.fromhex("00000003223022" "00000003223122")

@@ -189,7 +189,7 @@ def get_collection(services, call) -> Response:
     query = item_query(call)
     full = bool(_params(call).get("full"))
     items = services.storage.get_items(userid, collection, query, call.ts, full)
-    rendered = [formats.record_json(r) for r in items] if full else [formats.dumps(i) for i in items]
+    rendered = formats.records_json(items) if full else formats.ids_json(items)
     media_type = formats.choose_media_type(call.req.headers.get("Accept"))
     resp = Response(body=formats.render_items(rendered, media_type), content_type=media_type, charset=None)
     resp.headers["X-Weave-Records"] = str(len(rendered))
