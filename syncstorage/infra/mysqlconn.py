@@ -87,7 +87,10 @@ class Connection(pymysql.connections.Connection):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(self._read_timeout))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(self._write_timeout))
         self._current_timeout = self._read_timeout  # PyMySQL's reads then never reset the timeout
-        self._rfile = io.BufferedReader(_KernelTimedReader(sock), READ_BUFFER)
+        # PyMySQL's reader is empty (connect() read every answer) and holds a reference
+        # that would keep the descriptor open past close(): released here.
+        previous, self._rfile = self._rfile, io.BufferedReader(_KernelTimedReader(sock), READ_BUFFER)
+        previous.close()
         self.waits_in_kernel = True
 
     def _write_bytes(self, data):

@@ -277,3 +277,15 @@ def test_a_write_to_a_stuck_server_fails_after_write_timeout(own_mariadb):
         finally:
             own_mariadb.resume()
     engine.dispose()
+
+
+def test_a_closed_connection_releases_its_socket(engine):
+    """PyMySQL's own reader held a reference to the socket: with it replaced, closing the
+    connection still closes the descriptor (a socket with readers open only closes once
+    they are)."""
+    with engine.connect() as conn:
+        ours = conn.connection.dbapi_connection  # kept alive, with whatever it holds
+        sock = ours._sock
+        assert sock.fileno() >= 0
+        conn.invalidate()  # the pool closes the DBAPI connection
+    assert sock.fileno() == -1 and ours._sock is None
