@@ -289,3 +289,41 @@ def test_a_closed_connection_releases_its_socket(engine):
         assert sock.fileno() >= 0
         conn.invalidate()  # the pool closes the DBAPI connection
     assert sock.fileno() == -1 and ours._sock is None
+
+
+@pytest.mark.services
+def test_a_tls_connection_keeps_pymysqls_socket_and_its_timeouts(tmp_path):
+    """Over TLS the socket is an SSLSocket, whose reads the kernel-timed reader cannot replace:
+    the connection keeps PyMySQL's socket and Python timeout, reads as usual, and a read past
+    read_timeout still fails as a timed-out read."""
+    import shutil
+    import ssl
+    import subprocess
+    import time
+
+    import sqlalchemy as sa
+    from loadtest.services import MariaDB
+
+    from ..conftest import REQUIRE_SERVICES, start_service
+
+    if shutil.which("openssl") is None:
+        (pytest.fail if REQUIRE_SERVICES else pytest.skip)("openssl is not installed (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    server = start_service(lambda: MariaDB(extra_args=(f"--ssl-cert={cert}", f"--ssl-key={key}")))
+    try:
+        url = server.create_database("tls") + f"?ssl_ca={cert}&ssl_check_hostname=false"
+        engine = create_engine(url, read_timeout=1, pool_size=1, max_overflow=0)
+        with engine.connect() as conn:
+            ours = conn.connection.dbapi_connection
+            assert isinstance(ours._sock, ssl.SSLSocket) and not ours.waits_in_kernel
+            assert conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_cipher'").one()[1] != ""
+            assert conn.exec_driver_sql("SELECT REPEAT('x', 200000)").scalar() == "x" * 200000
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="2013.*timed out"):
+                conn.exec_driver_sql("SELECT SLEEP(5)")
+            assert time.monotonic() - started < 4
+        engine.dispose()
+    finally:
+        server.stop()
