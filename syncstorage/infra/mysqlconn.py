@@ -27,14 +27,16 @@ result are parsed by PyMySQL once per connection and statement shape.
 Unbuffered results are PyMySQL's own.
 
 The socket waits in the kernel.  PyMySQL gives its socket Python's timeout, so every
-read (and every write) first polls the socket, and reads through an 8 KB buffer: a GET of
-100 records took 23 system calls, ten of them polls.  Once connected, :class:`Connection`
-puts the socket in blocking mode with the same timeouts as the kernel's SO_RCVTIMEO and
-SO_SNDTIMEO, and reads through a 64 KB buffer: seven calls.  A read that outlasts
-``read_timeout`` still fails as PyMySQL reports a timed-out read (CR_SERVER_LOST, "timed
-out"), a write that outlasts ``write_timeout`` as a failed write (CR_SERVER_GONE_ERROR);
-the kernel counts the write timeout per ``send`` rather than per statement.  TLS
-connections keep PyMySQL's socket as it is.
+read (and every write) first polls the socket, and reads through an 8 KB buffer: the two
+statements of a GET of 100 records (the range read, the COMMIT) took 19 system calls,
+ten of them polls.  Once connected, :class:`Connection` puts the socket in blocking mode
+with the same timeouts as the kernel's SO_RCVTIMEO and SO_SNDTIMEO, and reads through a
+64 KB buffer: four calls, more when the rows arrive in parts (``python -m
+loadtest.hotpath --syscalls``).  A read that outlasts ``read_timeout`` still fails as
+PyMySQL reports a timed-out read (CR_SERVER_LOST, "timed out"), a write that outlasts
+``write_timeout`` as a failed write (CR_SERVER_GONE_ERROR); the kernel counts the write
+timeout per ``send`` rather than per statement.  TLS connections keep PyMySQL's socket
+as it is.
 
 All of this leans on PyMySQL internals (``_read_query_result``, ``_read_bytes``, ``_rfile``,
 ``_next_seq_id``, ``_sock``, ``_write_bytes``, ``_current_timeout``,
