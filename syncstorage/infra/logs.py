@@ -13,7 +13,8 @@ import os
 import sys
 import threading
 import time
-import weakref
+
+from syncstorage.infra.forks import reset_in_child
 
 _json_string = json.encoder.encode_basestring_ascii  # what json.dumps does to a str, in C
 
@@ -37,10 +38,7 @@ class BufferedLines(logging.Handler):
         self.interval = interval
         self.limit = limit
         self._reset()
-        # A fork (gunicorn's workers) copies the locks as they are, possibly held by a
-        # thread the child does not have: the child starts afresh.
-        handler = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: handler() and handler()._reset())
+        reset_in_child(self._reset)  # a gunicorn worker starts with its own locks and no lines
 
     def _reset(self) -> None:
         self._lines: list[str] = []

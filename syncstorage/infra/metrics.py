@@ -17,10 +17,11 @@ import bisect
 import os
 import threading
 import time
-import weakref
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+from syncstorage.infra.forks import reset_in_child
 
 CACHE_REQUESTS = Counter("syncstorage_cache_requests_total", "Cache lookups by kind and result (hit, miss, error)",
                          ["kind", "result"])
@@ -55,10 +56,9 @@ class Pending:
     def __init__(self, interval: float = FLUSH_SECONDS):
         self.interval = interval
         self._reset()
-        pending = weakref.ref(self)
-        # A forked child (a gunicorn worker) starts empty: what the parent holds is
-        # the parent's to add, and the parent's flushing thread is not the child's.
-        os.register_at_fork(after_in_child=lambda: pending() and pending()._reset())
+        # a gunicorn worker starts empty: what the parent holds is the parent's to add,
+        # and the parent's flushing thread is not the child's
+        reset_in_child(self._reset)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()

@@ -36,18 +36,15 @@ def quote_json(text: str) -> bytes:
     return _quote(text).encode("ascii")
 
 
-def record_bytes(record, stamps: dict | None = None) -> bytes:
+def record_bytes(record, stamps: dict) -> bytes:
     """One stored record as JSON (ASCII): id and modified always, the other fields when
     set; never ttl.  Strings are quoted exactly as ``_dumps`` would.  ``stamps`` keeps the
     rendered ``modified`` values across the records of one response (a batch shares one).
     Bytes throughout: the response's body is bytes, and a str would be copied twice more
     (decoded from orjson's bytes, encoded into the body)."""
-    modified = record.modified
-    stamp = stamps.get(modified) if stamps is not None else None
+    stamp = stamps.get(record.modified)
     if stamp is None:
-        stamp = render(modified).encode("ascii")
-        if stamps is not None:
-            stamps[modified] = stamp
+        stamp = stamps[record.modified] = render(record.modified).encode("ascii")
     out = b'{"id": ' + quote_json(record.id) + b', "modified": ' + stamp
     if record.sortindex is not None:
         out += b', "sortindex": %d' % record.sortindex
@@ -68,7 +65,7 @@ def records_json(records: Iterable) -> list[bytes]:
 
 def record_json(record) -> str:
     """One stored record as :func:`record_bytes` writes it, as text."""
-    return record_bytes(record).decode("ascii")
+    return record_bytes(record, {}).decode("ascii")
 
 
 def ids_json(ids: Iterable[str]) -> list[bytes]:
