@@ -27,7 +27,13 @@ $(VENV)/weave-minimal/.installed: $(VENV)/.test
 		'weave-minimal==1.5.1' 'werkzeug==0.16.1' 'setuptools<81' && touch $@ || \
 	echo "weave-minimal could not be installed: its import tests will skip"
 
-install: $(VENV)/.test $(VENV)/weave-minimal/.installed
+# mysqlclient (the C MariaDB driver, setup.py's extra) compiles against MariaDB's client library
+# (Debian: libmariadb-dev, pkg-config).  Where it cannot be installed its tests skip (CI requires them).
+$(VENV)/.mysqlclient: $(VENV)/.test
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[mysqlclient]' && touch $@ || \
+	echo "mysqlclient could not be installed (apt-get install libmariadb-dev pkg-config): its tests will skip"
+
+install: $(VENV)/.test $(VENV)/.mysqlclient $(VENV)/weave-minimal/.installed
 
 migrate: $(VENV)/.serve
 	$(BIN)/syncstorage --config $(CONFIG) migrate

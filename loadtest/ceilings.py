@@ -1,19 +1,21 @@
 """Single-endpoint ceilings with wrk, reported as ratios to a trivial WSGI app
 measured under the same gunicorn settings in the same run.
 
-    python -m loadtest.ceilings [--backend mysql|sqlite] [--duration 10] [--connections 16]
-                                [--payload record|flat]
+    python -m loadtest.ceilings [--backend mysql|sqlite] [--driver pymysql|mysqlclient]
+                                [--duration 10] [--connections 16] [--payload record|flat]
 
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
 
 After the servers stop, the database's own figures for the two record paths
-(loadtest/rawdb.py: 100-row upserts and 100-row range reads sent raw with the
-driver, same database and shards, as many processes and threads as the server
-has) are printed beside the server's POST and GET records/s, with the ratios.  The
-upsert is sent twice: with PyMySQL's string literals and with the server's
-(syncstorage/infra/mysqlconn.py).  Payloads are record-shaped JSON, as clients send
-(``--payload flat``: 500 x "x", as figures before record-shaped payloads were measured).
+(loadtest/rawdb.py: 100-row upserts and 100-row range reads sent raw with PyMySQL,
+same database and shards, as many processes and threads as the server has) are
+printed beside the server's POST and GET records/s, with the ratios.  The upsert is
+sent twice: with PyMySQL's string literals and with the server's
+(syncstorage/infra/mysqlconn.py).  With ``--driver mysqlclient`` (the server on the C
+driver) the upsert and the read are also sent with mysqlclient.  Payloads are
+record-shaped JSON, as clients send (``--payload flat``: 500 x "x", as figures
+before record-shaped payloads were measured).
 
 Between the trivial app and the real endpoint sit the stack's floors
 (loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
@@ -46,6 +48,8 @@ GET = "GET 100 full records"
 RAW_UPSERT = "raw 100-row upserts"
 RAW_UPSERT_LITERALS = "raw 100-row upserts, the server's string literals"
 RAW_READ = "raw 100-row range reads"
+RAW_UPSERT_C = "raw 100-row upserts, mysqlclient"
+RAW_READ_C = "raw 100-row range reads, mysqlclient"
 
 
 def wrk(url: str, script: str, args: list[str], duration: int, connections: int, threads: int = 2) -> dict:
@@ -124,7 +128,8 @@ def against_raw(runs: dict, raw: dict) -> list[str]:
     """The server's records/s beside the database's own (loadtest/rawdb.py, same run), and a
     cached info/collections beside the floor with one memcached round trip."""
     lines = ["| path | server | baseline | ratio |", "|---|---:|---:|---:|"]
-    for label, base_label in ((POST, RAW_UPSERT), (POST, RAW_UPSERT_LITERALS), (GET, RAW_READ)):
+    for label, base_label in ((POST, RAW_UPSERT), (POST, RAW_UPSERT_LITERALS), (POST, RAW_UPSERT_C),
+                              (GET, RAW_READ), (GET, RAW_READ_C)):
         if label in runs and base_label in raw:
             server = runs[label]["rps"] * 100
             lines.append(f"| {label} (records/s) | {server:,.0f} | {raw[base_label]:,.0f} ({base_label}) | "
@@ -135,9 +140,11 @@ def against_raw(runs: dict, raw: dict) -> list[str]:
     return lines
 
 
-def raw_baselines(url: str, users: list[str], seconds: int, workers: int, threads: int, payload: str) -> dict:
+def raw_baselines(url: str, users: list[str], seconds: int, workers: int, threads: int, payload: str,
+                  c_driver: bool = False) -> dict:
     """Records/s of raw 100-row upserts (PyMySQL's literals, then the server's) and range
-    reads on the server's database and shards."""
+    reads on the server's database and shards, sent with PyMySQL; with ``c_driver``, both
+    sent with mysqlclient too."""
     import sqlalchemy as sa
 
     from syncstorage.storage.sql import read_shard_count
@@ -151,12 +158,20 @@ def raw_baselines(url: str, users: list[str], seconds: int, workers: int, thread
         userids = list(conn.execute(sa.select(table.c.userid).where(table.c.username.in_(users))).scalars())
     shards = read_shard_count(engine)
     engine.dispose()
+    mysql = not url.startswith("sqlite")
+    driver = {"driver": "pymysql"} if mysql else {}
     raw = {RAW_UPSERT: rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
-                                        payload=payload)}
-    if not url.startswith("sqlite"):
+                                        payload=payload, **driver)}
+    if mysql:
         raw[RAW_UPSERT_LITERALS] = rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
-                                                    payload=payload, server_literals=True)
-    raw[RAW_READ] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads)
+                                                    payload=payload, server_literals=True, **driver)
+    if mysql and c_driver:
+        raw[RAW_UPSERT_C] = rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
+                                             payload=payload, driver="mysqlclient")
+    raw[RAW_READ] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads, **driver)
+    if mysql and c_driver:
+        raw[RAW_READ_C] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads,
+                                           driver="mysqlclient")
     return raw
 
 
@@ -164,6 +179,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
     parser.add_argument("--memcached", action="store_true", help="put a throwaway memcached in front")
+    parser.add_argument("--driver", choices=sorted(servers.DRIVERS), default="pymysql",
+                        help="the server's MariaDB driver (mysqlclient: the raw baselines are sent with both)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=16, help="accounts the POST run rotates over")
@@ -181,7 +198,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="syncstorage-ceilings-"))
     procs, mariadb, memcached = [], None, None
     try:
-        mariadb, url = servers.database(args.backend, "ceilings", tmp)
+        mariadb, url = servers.database(args.backend, "ceilings", tmp, args.driver)
         if args.memcached:
             memcached = Memcached().start()
         env = servers.node_env(url, memcached.address if memcached else "")
@@ -215,16 +232,19 @@ def main(argv=None) -> int:
         for proc in procs:  # the raw clients get the CPU the servers had
             servers.stop(proc)
         procs = []
-        raw = raw_baselines(url, users, args.duration, args.workers, args.threads, payload)
+        raw = raw_baselines(url, users, args.duration, args.workers, args.threads, payload,
+                            c_driver=args.driver == "mysqlclient")
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 
-    print(f"backend={args.backend}{'+memcached' if args.memcached else ''} workers={args.workers} "
+    print(f"backend={args.backend}{'+memcached' if args.memcached else ''} "
+          f"{'driver=' + args.driver + ' ' if args.backend == 'mysql' else ''}workers={args.workers} "
           f"threads={args.threads} payload={args.payload} "
           f"connections={args.connections} duration={args.duration}s")
     print("\n".join(table(runs)))
     print(f"\nThe database itself, same run ({args.workers} processes x {args.threads} threads of raw "
-          f"{'PyMySQL' if args.backend == 'mysql' else 'sqlite3'}, {args.duration} s each):\n")
+          f"{'PyMySQL (and mysqlclient where named)' if args.backend == 'mysql' else 'sqlite3'}, "
+          f"{args.duration} s each):\n")
     print("\n".join(against_raw(runs, raw)))
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs, "raw": raw}, indent=2))

@@ -1,7 +1,7 @@
 """The app's own CPU for the hot paths, measured in-process, beside its baselines.
 
-    python -m loadtest.hotpath [--backend mysql|sqlite] [--requests 20000] [--profile 25]
-                               [--paths info,post,get] [--payload record|flat] [--instructions]
+    python -m loadtest.hotpath [--backend mysql|sqlite] [--driver pymysql|mysqlclient] [--requests 20000]
+                               [--profile 25] [--paths info,post,get] [--payload record|flat] [--instructions]
 
 No HTTP server and no load generator: the WSGI callable is called directly,
 so the figures are the CPU the application adds to what gunicorn already
@@ -14,6 +14,9 @@ spends on a request.  Paths (memcached in front):
   string literals and with the server's;
 * ``get``: ``GET storage/history?full=1`` of those 100 records, beside the client CPU
   of the raw 100-row range read.
+
+The raw baselines are sent with PyMySQL; with ``--driver mysqlclient`` (the server on
+the C driver, syncstorage/infra/mysqlclient.py) also with mysqlclient.
 
 Payloads are record-shaped JSON, as clients send (``--payload flat``: 500 x "x", as
 the figures before record-shaped payloads were measured).
@@ -55,15 +58,26 @@ from pathlib import Path
 
 from loadtest import profiles, rawdb, trivial_app
 from loadtest.floor_app import make_floor_app
+from loadtest.services import DRIVERS
 
 LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
           "get": "GET 100 full records"}
 # path -> its baselines: (--measure side, label, rawdb.operation options)
-BASELINES = {"post": [("baseline", "raw 100-row upsert", {}),
-                      ("baseline-literals", "raw 100-row upsert with the server's literals", {"server_literals": True})],
-             "get": [("baseline", "raw 100-row range read", {})],
+BASELINES = {"post": [("baseline", "raw 100-row upsert", {"driver": "pymysql"}),
+                      ("baseline-literals", "raw 100-row upsert with the server's literals",
+                       {"server_literals": True, "driver": "pymysql"})],
+             "get": [("baseline", "raw 100-row range read", {"driver": "pymysql"})],
              "info": [("baseline", "trivial WSGI app", {}),
                       ("floor", "stack floor + one memcached get_multi (loadtest/floor_app.py)", {})]}
+# with the server on the C driver, its raw baselines too
+C_BASELINES = {"post": [("baseline-c", "raw 100-row upsert, mysqlclient", {"driver": "mysqlclient"})],
+               "get": [("baseline-c", "raw 100-row range read, mysqlclient", {"driver": "mysqlclient"})],
+               "info": []}
+
+
+def baselines(kind: str, driver: str) -> list[tuple[str, str, dict]]:
+    """The baselines of path ``kind`` with the server on MariaDB ``driver``."""
+    return BASELINES[kind] + (C_BASELINES[kind] if driver == "mysqlclient" else [])
 
 
 def environ_for(method: str, path: str, token: str | None = None, body: bytes = b"") -> dict:
@@ -102,7 +116,7 @@ def run_measured(calls) -> None:
     collections.deque(itertools.starmap(lambda fn, *args: fn(*args), calls), maxlen=0)
 
 
-def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
+def count_instructions(argv: list[str], requests: int, paths: list[str], driver: str) -> int:
     """Instructions per call of every path and baseline, each in a child under callgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -112,7 +126,7 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
         print(f"instructions per call (callgrind, {requests} measured calls each)")
         for kind in paths:
             children = {}
-            for side in ["app"] + [side for side, _label, _options in BASELINES[kind]]:  # at once: counts
+            for side in ["app"] + [side for side, _label, _options in baselines(kind, driver)]:  # at once: counts
                 # do not depend on it
                 log = tmp / f"{kind}-{side}.log"
                 child = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=starmap_next",
@@ -130,7 +144,7 @@ def count_instructions(argv: list[str], requests: int, paths: list[str]) -> int:
                     raise SystemExit(f"the {kind} {side} child failed: {err[-2000:]}")
                 counts[side] = int(found.group(1)) / requests
             print(f"{LABELS[kind] + ':':<29} {counts['app']:12,.0f} per request")
-            for side, label, _options in BASELINES[kind]:
+            for side, label, _options in baselines(kind, driver):
                 print(f"{'':<31}{label}: {counts[side]:,.0f}   ratio {counts[side] / counts['app']:.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -212,11 +226,14 @@ def main(argv=None) -> int:
     parser.add_argument("--syscalls", action="store_true", help="count system calls per call (strace)")
     parser.add_argument("--payload", choices=sorted(rawdb.PAYLOADS), default="record",
                         help="what the POST writes: record-shaped JSON (default) or flat text")
-    parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals", "floor"),
+    parser.add_argument("--driver", choices=sorted(DRIVERS), default="pymysql",
+                        help="the server's MariaDB driver (mysqlclient: the raw baselines are measured with both)")
+    parser.add_argument("--measure", choices=("app", "baseline", "baseline-literals", "baseline-c", "floor"),
                         help=argparse.SUPPRESS)  # a child's part
     args = parser.parse_args(argv)
     if args.instructions:
-        return count_instructions(child_arguments(argv), args.requests, [p for p in args.paths.split(",") if p])
+        return count_instructions(child_arguments(argv), args.requests, [p for p in args.paths.split(",") if p],
+                                  args.driver)
 
     tmp = Path(tempfile.mkdtemp(prefix="syncstorage-hotpath-"))
     # As under gunicorn (loadtest.servers): metrics in multiprocess files, the
@@ -244,7 +261,7 @@ def main(argv=None) -> int:
     mariadb = None
     memcached = Memcached().start()
     try:
-        mariadb, url = servers.database(args.backend, "hotpath", tmp)
+        mariadb, url = servers.database(args.backend, "hotpath", tmp, args.driver)
         env = servers.node_env(url, memcached.address)
         servers.migrate(env)
         app = make_app(load_settings(environ=env))
@@ -296,7 +313,7 @@ def main(argv=None) -> int:
                     call(baseline_app, baseline_env())
                 calls = [(call, baseline_app, baseline_env()) for _ in range(args.requests)]
             else:
-                options = next(options for side, _label, options in BASELINES[kind] if side == args.measure)
+                options = next(options for side, _label, options in baselines(kind, args.driver) if side == args.measure)
                 op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid, payload, **options)
                 op()
                 calls = [(op,) for _ in range(args.requests)]
@@ -308,14 +325,14 @@ def main(argv=None) -> int:
             for kind in paths:
                 runs = [(LABELS[kind], app, makers[kind])]
                 if kind == "info":
-                    runs += [(label, *info_baselines[side]) for side, label, _options in BASELINES[kind]]
+                    runs += [(label, *info_baselines[side]) for side, label, _options in baselines(kind, args.driver)]
                 for label, wsgi_app, make_env in runs:
                     for _warm in range(20):
                         call(wsgi_app, make_env())
                     envs = [make_env() for _ in range(calls)]
                     counts = count_syscalls(lambda: [call(wsgi_app, e) for e in envs], calls, tmp)
                     print(syscalls_line(label, counts))
-                for _side, label, options in BASELINES[kind] if kind != "info" else ():
+                for _side, label, options in baselines(kind, args.driver) if kind != "info" else ():
                     print(syscalls_line("  " + label, raw_syscalls(kind, url, shards, userid, payload, options,
                                                                     calls, tmp)))
             return 0
@@ -325,19 +342,19 @@ def main(argv=None) -> int:
             count = args.requests if kind == "info" else max(1, args.requests // 20)
             app_seconds = per_request(app, makers[kind], count)
             print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request")
-            baselines = {}
-            for side, label, options in BASELINES[kind]:
+            measured = {}
+            for side, label, options in baselines(kind, args.driver):
                 if kind == "info":
                     seconds = per_request(*info_baselines[side], count)
                 else:
                     seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
                                                repeat=count, payload=payload, **options)
-                baselines[label] = seconds * 1e6
+                measured[label] = seconds * 1e6
                 comparison = "" if side == "baseline" and kind == "info" else f"   ratio {seconds / app_seconds:.2f}"
                 print(f"{'':<31}{label}: {seconds * 1e6:.1f} µs{comparison}")
-            first = BASELINES[kind][0][1]
-            results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": baselines[first], "baseline": first,
-                             "baselines_us": baselines}
+            first = baselines(kind, args.driver)[0][1]
+            results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": measured[first], "baseline": first,
+                             "baselines_us": measured}
             if args.profile:
                 profiler = cProfile.Profile(time.process_time)  # CPU, as the figures above
                 envs = [makers[kind]() for _ in range(count)]

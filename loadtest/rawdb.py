@@ -25,6 +25,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from loadtest import profiles
+from loadtest.services import with_driver
 from syncstorage.infra import mysqlconn
 from syncstorage.infra.dbengine import open_connections_as
 from syncstorage.storage.schema import NO_EXPIRY, shard_for
@@ -37,9 +38,11 @@ PAYLOADS = {"record": profiles.payload(500, start=0), "flat": "x" * 500}
 COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
 
 
-def _connect(url: str, server_literals: bool = False):
-    """A raw DBAPI connection for ``url`` (the driver SQLAlchemy would use; with
-    ``server_literals`` and PyMySQL, the server's connection class)."""
+def _connect(url: str, server_literals: bool = False, driver: str | None = None):
+    """A raw DBAPI connection for ``url`` (through ``driver``, a key of services.DRIVERS, when
+    given; with ``server_literals`` and PyMySQL, the server's connection class)."""
+    if driver is not None and not url.startswith("sqlite"):
+        url = with_driver(url, driver)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     if server_literals and engine.dialect.driver == "pymysql":
         open_connections_as(engine, mysqlconn.Connection)
@@ -63,9 +66,9 @@ def statements(url: str, shards: int, userid: int) -> tuple[str, str]:
 
 
 def operation(kind: str, url: str, shards: int, userid: int, payload: str = PAYLOADS["record"],
-              server_literals: bool = False) -> Callable[[], int]:
+              server_literals: bool = False, driver: str | None = None) -> Callable[[], int]:
     """A callable doing one ``kind`` ('upsert' or 'read') on its own connection; returns records."""
-    conn = _connect(url, server_literals)
+    conn = _connect(url, server_literals, driver)
     upsert, read = statements(url, shards, userid)
     counter = [0]
 

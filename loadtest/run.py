@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtest.services import MariaDB, Memcached, free_port
+from loadtest.services import DRIVERS, MariaDB, Memcached, free_port, with_driver
 
 from loadtest import ceilings, datagen, knee, procstat, servers
 
@@ -35,6 +35,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=("sqlite", "mysql"), default="sqlite")
     p.add_argument("--memcached", action="store_true", help="put a throwaway memcached in front")
+    p.add_argument("--driver", choices=sorted(DRIVERS), default="pymysql", help="the server's MariaDB driver")
     p.add_argument("--target", help="load this server instead of starting one (no ceilings)")
     p.add_argument("--accounts", type=int, default=300, help="accounts to create and sync with")
     p.add_argument("--full-fraction", type=float, default=0.05, help="accounts with a full ~1 MB profile")
@@ -211,12 +212,15 @@ def main(argv=None) -> int:
                 url = mariadb.create_database("loadtest", replace=not args.data_dir)
             else:
                 url = f"sqlite:///{Path(args.data_dir or tmp) / 'loadtest.db'}"
-            env = {"SYNCSTORAGE_STORAGE_SQLURI": url, "SYNCSTORAGE_STORAGE_SHARDS": "8",
+            server_url = with_driver(url, args.driver) if args.backend == "mysql" else url
+            env = {"SYNCSTORAGE_STORAGE_SQLURI": server_url, "SYNCSTORAGE_STORAGE_SHARDS": "8",
                    "SYNCSTORAGE_NODE_URL": "auto", "SYNCSTORAGE_STORAGE_RETRY_AFTER": str(args.retry_after)}
             if args.memcached:
                 memcached = Memcached(memory_mb=256).start()
                 env["SYNCSTORAGE_CACHE_SERVERS"] = memcached.address
                 setup["backend"] += "+memcached"
+            if args.backend == "mysql" and args.driver != "pymysql":
+                setup["backend"] += f" ({args.driver})"
             env.update(item.split("=", 1) for item in args.server_env)
             servers.migrate(env)
             print(f"generating {args.accounts} accounts ...", flush=True)

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from loadtest.services import MariaDB, wait_for
+from loadtest.services import DRIVERS, MariaDB, wait_for, with_driver
 from syncstorage.users.names import username_from_account
 
 from loadtest import profiles
@@ -91,14 +91,14 @@ def teardown(procs: list, mariadb, memcached, tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def database(backend: str, name: str, folder: Path) -> tuple[MariaDB | None, str]:
-    """A throwaway database for a benchmark: (the MariaDB to stop afterwards, its URL) for
-    ``mysql``, else (None, the URL of a SQLite file in ``folder``)."""
+def database(backend: str, name: str, folder: Path, driver: str = "pymysql") -> tuple[MariaDB | None, str]:
+    """A throwaway database for a benchmark: (the MariaDB to stop afterwards, its URL through
+    ``driver``) for ``mysql``, else (None, the URL of a SQLite file in ``folder``)."""
     if backend != "mysql":
         return None, f"sqlite:///{folder / (name + '.db')}"
     mariadb = MariaDB().start()
     try:
-        return mariadb, mariadb.create_database(name)
+        return mariadb, with_driver(mariadb.create_database(name), driver)
     except BaseException:
         mariadb.stop()
         raise

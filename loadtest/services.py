@@ -77,6 +77,19 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
     raise TimeoutError(f"timed out waiting for {what}: {last_error}")
 
 
+# The MariaDB drivers a benchmark can run the server on: PyMySQL, or mysqlclient (C; setup.py's
+# "mysqlclient" extra).  Raw-database baselines name theirs.
+DRIVERS = {"pymysql": "mysql+pymysql://", "mysqlclient": "mysql+mysqldb://"}
+
+
+def with_driver(url: str, driver: str) -> str:
+    """MariaDB URL ``url`` through ``driver`` (a key of :data:`DRIVERS`)."""
+    for prefix in DRIVERS.values():
+        if url.startswith(prefix):
+            return DRIVERS[driver] + url[len(prefix):]
+    raise ValueError(f"not a MariaDB URL of a known driver: {url!r}")
+
+
 class MariaDB:
     """A private mysqld with a ``sync`` account that may create databases."""
 

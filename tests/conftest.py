@@ -21,10 +21,11 @@ from syncstorage.storage import transfer
 
 REQUIRE_SERVICES = os.environ.get("SYNCSTORAGE_REQUIRE_SERVICES") == "1"
 UNIT_ONLY = os.environ.get("SYNCSTORAGE_UNIT_ONLY") == "1"  # make test-unit: starting a service is a mistake
-SERVICE_FIXTURES = {"mariadb", "memcached", "mysql_url", "own_mariadb"}
+SERVICE_FIXTURES = {"mariadb", "memcached", "mysql_url", "mysqlclient_url", "own_mariadb"}
 SERVICE_FOLDERS = {"loadtest", "config"}  # tests that run gunicorn, nginx or the benchmarks
-BACKENDS = ("sqlite", "mysql")
-APP_CONFIGURATIONS = ("sqlite", "mysql", "sqlite+memcached", "mysql+memcached")
+# "mysql": MariaDB through PyMySQL; "mysqlclient": the same database through the C driver
+BACKENDS = ("sqlite", "mysql", "mysqlclient")
+APP_CONFIGURATIONS = ("sqlite", "mysql", "sqlite+memcached", "mysql+memcached", "mysqlclient+memcached")
 SHARDS = 3
 PASSWORD = "correct horse battery"
 
@@ -91,6 +92,35 @@ def mysql_url(mariadb):
     return _migrated(mariadb.create_database("syncstorage_test"))
 
 
+def require_mysqlclient() -> None:
+    """Skip the test when mysqlclient (the C driver, setup.py's ``mysqlclient`` extra) is
+    not installed, or fail it when SYNCSTORAGE_REQUIRE_SERVICES=1."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"required driver missing: mysqlclient ({error})")
+        pytest.skip(f"mysqlclient is not installed ({error})")
+
+
+def with_c_driver(url: str) -> str:
+    """A PyMySQL URL of MariaDB's as the C driver's (mysqlclient)."""
+    require_mysqlclient()
+    return url.replace("mysql+pymysql://", "mysql+mysqldb://", 1)
+
+
+@pytest.fixture(params=["pymysql", "mysqlclient"])
+def through_driver(request):
+    """Each MariaDB driver in turn, as a function from a PyMySQL URL to that driver's."""
+    return with_c_driver if request.param == "mysqlclient" else (lambda url: url)
+
+
+@pytest.fixture(scope="session")
+def mysqlclient_url(mysql_url):
+    """The MariaDB database of ``mysql_url`` through the C driver."""
+    return with_c_driver(mysql_url)
+
+
 @pytest.fixture
 def make_database(request, tmp_path):
     """``make_database(backend, role="both")`` -> the URL of a new, migrated database of its own
@@ -101,6 +131,8 @@ def make_database(request, tmp_path):
             url = f"sqlite:///{tmp_path / (name + '.db')}"
         else:
             url = request.getfixturevalue("mariadb").create_database(name)
+            if backend == "mysqlclient":
+                url = with_c_driver(url)
         overrides = {"storage.sqluri": url, "storage.shards": shards, "node.role": role}
         migrate(load_settings(overrides=overrides, environ={}), log=lambda _msg: None)
         return url

@@ -8,6 +8,7 @@ and a bounded pool.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Callable
@@ -47,7 +48,8 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
     thread): the connection is dropped and the request fails with BackendError, and
     the pool opens new connections once a server answers again (a disconnect seen on
     one connection renews them all; one idle more than ``idle_ping`` seconds is pinged
-    before use).  ``read_timeout=None`` waits for ever (schema migrations)."""
+    before use).  ``read_timeout=None`` waits for ever (schema migrations).  With the C driver
+    (``mysql+mysqldb://``) the timeouts are whole seconds, rounded up."""
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
@@ -62,17 +64,22 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
         query = dict(sa_url.query)
         query.setdefault("charset", "utf8mb4")
         sa_url = sa_url.set(query=query)
+        timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout, "write_timeout": read_timeout}
+        if sa_url.get_driver_name() == "mysqldb":  # the C library counts whole seconds
+            timeouts = {name: math.ceil(seconds) for name, seconds in timeouts.items() if seconds is not None}
         engine = sa.create_engine(
             sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
             pool_recycle=3600, isolation_level="READ COMMITTED", pool_reset_on_return=None,
-            connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
-                          "write_timeout": read_timeout})
+            connect_args=timeouts)
         if engine.dialect.driver == "pymysql":
             open_connections_as(engine, mysqlconn.Connection)
+        elif engine.dialect.driver == "mysqldb":
+            from syncstorage.infra import mysqlclient  # an optional dependency (setup.py's extra)
+            open_connections_as(engine, mysqlclient.Connection)
         _ping_when_idle(engine, IDLE_PING_SECONDS if idle_ping is None else idle_ping, clock)
         _reset_unless_ended(engine)
         return engine
-    raise ValueError(f"unsupported database URL {url!r} (use sqlite:/// or mysql+pymysql://)")
+    raise ValueError(f"unsupported database URL {url!r} (use sqlite:///, mysql+pymysql:// or mysql+mysqldb://)")
 
 
 def open_connections_as(engine: sa.engine.Engine, connection_class) -> None:

@@ -22,8 +22,8 @@ def logged_in(settings) -> tuple[webtest.TestApp, str]:
     return app, f"/1.1/{name}"
 
 
-def test_stopped_database_is_503_then_recovers(own_mariadb):
-    url = own_mariadb.create_database("failover")
+def test_stopped_database_is_503_then_recovers(own_mariadb, through_driver):
+    url = through_driver(own_mariadb.create_database("failover"))
     settings = load_settings(overrides={"storage.sqluri": url, "storage.pool_timeout": 2,
                                         "storage.retry_after": 600}, environ={})
     migrate(settings, log=lambda m: None)
@@ -106,13 +106,13 @@ def test_unexpected_error_is_500_with_crash_id(sqlite_url, caplog):
     assert crash_id in caplog.text and "boom" in caplog.text
 
 
-def test_a_hung_database_fails_fast_and_the_pool_recovers(own_mariadb):
+def test_a_hung_database_fails_fast_and_the_pool_recovers(own_mariadb, through_driver):
     """A server that stops answering (SIGSTOP: a hung host, a dead primary behind a proxy) holds a
     request no longer than [storage] read_timeout or connect_timeout: 503 + Retry-After, and
     once it answers again the next request succeeds without a restart."""
     import time
 
-    url = own_mariadb.create_database("hung")
+    url = through_driver(own_mariadb.create_database("hung"))
     settings = load_settings(overrides={"storage.sqluri": url, "storage.read_timeout": 2,
                                         "storage.connect_timeout": 1, "storage.retry_after": 60}, environ={})
     migrate(settings, log=lambda m: None)
@@ -134,7 +134,7 @@ def test_a_hung_database_fails_fast_and_the_pool_recovers(own_mariadb):
     assert sorted(app.get(f"{root}/storage/history").json) == ["a", "b"]
 
 
-def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(own_mariadb):
+def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(own_mariadb, through_driver):
     """A primary fenced with read_only (or a replica the proxy still points at) refuses writes:
     the client gets 503 + Retry-After (never 500) and keeps its data readable; writes resume
     as soon as the server is writable again, without a restart."""
@@ -142,7 +142,7 @@ def test_a_fenced_read_only_database_refuses_writes_with_503_and_serves_reads(ow
     with own_mariadb.root_connection() as conn, conn.cursor() as cur:  # an account without READ ONLY ADMIN
         create_account(cur, "app", "app-password", "ALL PRIVILEGES", "`fenced`.*")
     migrate(load_settings(overrides={"storage.sqluri": url}, environ={}), log=lambda m: None)
-    app_url = url.replace(f"{own_mariadb.USER}:{own_mariadb.PASSWORD}", "app:app-password")
+    app_url = through_driver(url.replace(f"{own_mariadb.USER}:{own_mariadb.PASSWORD}", "app:app-password"))
     settings = load_settings(overrides={"storage.sqluri": app_url, "storage.retry_after": 60}, environ={})
     app, root = logged_in(settings)
     app.post(f"{root}/storage/history", json.dumps([{"id": "a", "payload": "x"}]))
