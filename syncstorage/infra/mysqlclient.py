@@ -5,7 +5,8 @@ them for PyMySQL.
 mysqlclient (``MySQLdb``) reads and converts result rows in C: a range read of 100
 records costs it about a tenth of PyMySQL's instructions, and the server's GET of 100
 records two fifths fewer than on PyMySQL (``python -m loadtest.hotpath --instructions
---driver mysqlclient``).  Like PyMySQL it sends parameters as literals in the statement
+--driver mysqlclient``; under load on the benchmark machine no more throughput, as
+docs/benchmarks.md shows).  Like PyMySQL it sends parameters as literals in the statement
 text, through :meth:`Connection.literal` for each value.  Its own runs a chain of type
 tests and an encoder lookup per value, and escapes strings with the C library's
 ``mysql_real_escape_string``, which tests every byte against the character set; a
