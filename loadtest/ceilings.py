@@ -34,7 +34,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from loadtest.services import Memcached, free_port
+from loadtest.services import DRIVERS, Memcached, free_port
 
 from loadtest import procstat, servers
 
@@ -159,16 +159,15 @@ def raw_baselines(url: str, users: list[str], seconds: int, workers: int, thread
     shards = read_shard_count(engine)
     engine.dispose()
     mysql = not url.startswith("sqlite")
-    driver = {"driver": "pymysql"} if mysql else {}
     raw = {RAW_UPSERT: rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
-                                        payload=payload, **driver)}
+                                        payload=payload, driver="pymysql")}
     if mysql:
         raw[RAW_UPSERT_LITERALS] = rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
-                                                    payload=payload, server_literals=True, **driver)
+                                                    payload=payload, server_literals=True, driver="pymysql")
     if mysql and c_driver:
         raw[RAW_UPSERT_C] = rawdb.throughput("upsert", url, shards, userids, seconds, workers, threads,
                                              payload=payload, driver="mysqlclient")
-    raw[RAW_READ] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads, **driver)
+    raw[RAW_READ] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads, driver="pymysql")
     if mysql and c_driver:
         raw[RAW_READ_C] = rawdb.throughput("read", url, shards, userids, seconds, workers, threads,
                                            driver="mysqlclient")
@@ -179,7 +178,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
     parser.add_argument("--memcached", action="store_true", help="put a throwaway memcached in front")
-    parser.add_argument("--driver", choices=sorted(servers.DRIVERS), default="pymysql",
+    parser.add_argument("--driver", choices=sorted(DRIVERS), default="pymysql",
                         help="the server's MariaDB driver (mysqlclient: the raw baselines are sent with both)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)

@@ -40,7 +40,8 @@ COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
 
 def _connect(url: str, server_literals: bool = False, driver: str | None = None):
     """A raw DBAPI connection for ``url`` (through ``driver``, a key of services.DRIVERS, when
-    given; with ``server_literals`` and PyMySQL, the server's connection class)."""
+    given and ``url`` is MariaDB's; with ``server_literals`` and PyMySQL, the server's
+    connection class)."""
     if driver is not None and not url.startswith("sqlite"):
         url = with_driver(url, driver)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)

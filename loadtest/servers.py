@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from loadtest.services import DRIVERS, MariaDB, wait_for, with_driver
+from loadtest.services import MariaDB, wait_for, with_driver
 from syncstorage.users.names import username_from_account
 
 from loadtest import profiles

@@ -14,7 +14,7 @@ import webtest
 
 from syncstorage.web.app import make_app
 from syncstorage.infra.config import load_settings
-from loadtest.services import MariaDB, Memcached, ServiceUnavailable
+from loadtest.services import MariaDB, Memcached, ServiceUnavailable, with_driver
 from syncstorage.services.migrate import migrate
 from syncstorage.gate.passwords import hash_password
 from syncstorage.storage import transfer
@@ -106,7 +106,7 @@ def require_mysqlclient() -> None:
 def with_c_driver(url: str) -> str:
     """A PyMySQL URL of MariaDB's as the C driver's (mysqlclient)."""
     require_mysqlclient()
-    return url.replace("mysql+pymysql://", "mysql+mysqldb://", 1)
+    return with_driver(url, "mysqlclient")
 
 
 @pytest.fixture(params=["pymysql", "mysqlclient"])
