@@ -17,7 +17,7 @@ connection reads from its session once it is open, only the quote doubled), inte
 and NULL are written directly, and everything else is mysqlclient's own.
 
 Its cursors split a multi-row INSERT at 64 KB; a POST of 100 records of 500 bytes is
-~70 KB, so :class:`Cursor` splits at PyMySQL's 1,000,000 bytes instead (one statement,
+~70 KB, so :class:`Cursor` splits where PyMySQL does (1,024,000 bytes) instead (one statement,
 one round trip; the server's ``max_allowed_packet`` is 16 MB and more).
 
 Timeouts are the C library's, in whole seconds (dbengine rounds up): a read or write that
@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import MySQLdb.connections
 import MySQLdb.cursors
+import pymysql.cursors
 
 from syncstorage.infra.mysqlconn import quote
 
-MAX_STATEMENT = 1024000  # bytes of one multi-row INSERT (PyMySQL's executemany limit)
+# bytes of one multi-row INSERT: PyMySQL's executemany limit, so that both drivers send a
+# POST's rows alike
+MAX_STATEMENT = pymysql.cursors.Cursor.max_stmt_length
 
 
 class Cursor(MySQLdb.cursors.Cursor):
