@@ -13,10 +13,14 @@ back through ``CONVERT(... USING utf8mb4)`` so that the driver decodes them.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from syncstorage.storage.base import ItemQuery, Record
 from syncstorage.wire.wbo import valid_id
+
+# Record._make without its Python frame and length check: a row per record of a GET.
+_new_record = functools.partial(tuple.__new__, Record)
 
 # Column names are qualified with the table's in ORDER BY: MySQL resolves a bare
 # name to a select-list expression of that name before the column.
@@ -96,5 +100,5 @@ class Selection:
 
     @staticmethod
     def records(rows) -> list[Record]:
-        """Rows of a full select as Records."""
-        return list(map(Record._make, rows))
+        """Rows of a full select as Records (the select names Record's fields, in order)."""
+        return list(map(_new_record, rows))

@@ -1,9 +1,9 @@
 import json
-from types import SimpleNamespace
-
 import pytest
 from hypothesis import given, strategies as st
 
+from syncstorage.storage.base import Record
+from syncstorage.wire.timestamps import render
 from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type, ids_json, post_result_json,
                                       quote_json, record_json, records_json, render_items, timestamps_json)
 
@@ -11,7 +11,7 @@ from syncstorage.wire.formats import (JSON, NEWLINES, WHOISI, choose_media_type,
 def record(**kw):
     base = dict(id="a", modified=130000000010, sortindex=None, parentid=None, predecessorid=None, payload=None)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return Record(**base)
 
 
 @pytest.mark.parametrize("text", ["", '{"ciphertext": "a+/=", "IV": "b"}', "".join(map(chr, range(128))) * 3,
@@ -64,6 +64,34 @@ def test_layouts():
     assert render_items(items, NEWLINES) == b'"0"\n"1"\n'
     assert render_items(items, WHOISI) == bytes.fromhex("00000003223022" "00000003223122")
     assert render_items([], NEWLINES) == b"" and render_items([], WHOISI) == b"" and render_items([], JSON) == b"[]"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 100])
+def test_layouts_of_any_length(count):
+    items = [b'{"id": "%d"}' % i for i in range(count)]
+    assert render_items(items, JSON) == b"[" + b", ".join(items) + b"]"
+    assert json.loads(render_items(items, JSON)) == [{"id": str(i)} for i in range(count)]
+    assert render_items(items, NEWLINES) == b"".join(item + b"\n" for item in items)
+    assert render_items(items, WHOISI) == b"".join(len(item).to_bytes(4, "big") + item for item in items)
+
+
+def reference_record(r) -> str:
+    """A record as the json module writes its fields, in the order the API gives them."""
+    fields = [("id", json.dumps(r.id)), ("modified", render(r.modified))]
+    fields += [(name, json.dumps(value)) for name, value in (("sortindex", r.sortindex), ("parentid", r.parentid),
+               ("predecessorid", r.predecessorid), ("payload", r.payload)) if value is not None]
+    return "{" + ", ".join(f'"{name}": {value}' for name, value in fields) + "}"
+
+
+optional_text = st.one_of(st.none(), st.text())
+
+
+@given(st.lists(st.tuples(st.text(), st.integers(0, 10**12), optional_text, st.one_of(st.none(), st.integers(-10**9, 10**9)),
+                          optional_text, optional_text), max_size=5))
+def test_records_json_writes_the_bytes_of_the_json_module(rows):
+    """Every shape of record (the usual one, with sortindex and payload only, and all others)."""
+    records = [Record(*row) for row in rows]
+    assert records_json(records) == [reference_record(r).encode("ascii") for r in records]
 
 
 @pytest.mark.parametrize("header,expected", [
