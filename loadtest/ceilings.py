@@ -13,9 +13,11 @@ same database and shards, as many processes and threads as the server has) are
 printed beside the server's POST and GET records/s, with the ratios.  The upsert is
 sent twice: with PyMySQL's string literals and with the server's
 (syncstorage/infra/mysqlconn.py).  With ``--driver mysqlclient`` (the server on the C
-driver) the upsert and the read are also sent with mysqlclient.  Payloads are
-record-shaped JSON, as clients send (``--payload flat``: 500 x "x", as figures
-before record-shaped payloads were measured).
+driver) the upsert and the read are also sent with mysqlclient.  So is the app itself:
+its GET and POST called in-process on as many processes and threads, with no HTTP
+server (loadtest/inprocess.py), which splits each gap into the app's part and the
+HTTP server's.  Payloads are record-shaped JSON, as clients send (``--payload flat``:
+500 x "x", as figures before record-shaped payloads were measured).
 
 Between the trivial app and the real endpoint sit the stack's floors
 (loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
@@ -36,7 +38,7 @@ from pathlib import Path
 
 from loadtest.services import DRIVERS, Memcached, free_port
 
-from loadtest import procstat, servers
+from loadtest import inprocess, procstat, rawdb, servers
 
 HERE = Path(__file__).resolve().parent
 TRIVIAL = "trivial WSGI app"
@@ -50,6 +52,8 @@ RAW_UPSERT_LITERALS = "raw 100-row upserts, the server's string literals"
 RAW_READ = "raw 100-row range reads"
 RAW_UPSERT_C = "raw 100-row upserts, mysqlclient"
 RAW_READ_C = "raw 100-row range reads, mysqlclient"
+INPROCESS_POST = "the app's POST in-process, no HTTP server"
+INPROCESS_GET = "the app's GET in-process, no HTTP server"
 
 
 def wrk(url: str, script: str, args: list[str], duration: int, connections: int, threads: int = 2) -> dict:
@@ -92,9 +96,8 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
                 headers={"Authorization": f"Basic {token}"}), timeout=30).read()
     # what the GET reads: the 100 records the POST run rewrites (written now, so that the GET
     # runs on a settled database, before the POST run's write load)
-    batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i + 1, "payload": payload} for i in range(100)])
     urllib.request.urlopen(urllib.request.Request(
-        f"{base}/1.1/{users[0]}/storage/history", data=batch.encode(), method="POST",
+        f"{base}/1.1/{users[0]}/storage/history", data=rawdb.post_body(payload), method="POST",
         headers={"Authorization": f"Basic {tokens[0]}"}), timeout=30).read()
     path = f"/1.1/{users[0]}/info/collections"
     scenarios = [(TRIVIAL, f"{trivial_base}/", "get.lua", [])]
@@ -129,11 +132,16 @@ def against_raw(runs: dict, raw: dict) -> list[str]:
     cached info/collections beside the floor with one memcached round trip."""
     lines = ["| path | server | baseline | ratio |", "|---|---:|---:|---:|"]
     for label, base_label in ((POST, RAW_UPSERT), (POST, RAW_UPSERT_LITERALS), (POST, RAW_UPSERT_C),
-                              (GET, RAW_READ), (GET, RAW_READ_C)):
+                              (POST, INPROCESS_POST), (GET, RAW_READ), (GET, RAW_READ_C), (GET, INPROCESS_GET)):
         if label in runs and base_label in raw:
             server = runs[label]["rps"] * 100
             lines.append(f"| {label} (records/s) | {server:,.0f} | {raw[base_label]:,.0f} ({base_label}) | "
                          f"{server / raw[base_label]:.2f} |")
+    for label, base_label in ((INPROCESS_POST, RAW_UPSERT), (INPROCESS_POST, RAW_UPSERT_LITERALS),
+                              (INPROCESS_GET, RAW_READ)):
+        if label in raw and base_label in raw:
+            lines.append(f"| {label} (records/s) | {raw[label]:,.0f} | {raw[base_label]:,.0f} ({base_label}) | "
+                         f"{raw[label] / raw[base_label]:.2f} |")
     if INFO in runs and FLOOR_CACHE in runs:
         lines.append(f"| cached {INFO} (requests/s) | {runs[INFO]['rps']:,.0f} | {runs[FLOOR_CACHE]['rps']:,.0f} "
                      f"({FLOOR_CACHE}) | {runs[INFO]['rps'] / runs[FLOOR_CACHE]['rps']:.2f} |")
@@ -149,8 +157,6 @@ def raw_baselines(url: str, users: list[str], seconds: int, workers: int, thread
 
     from syncstorage.storage.sql import read_shard_count
     from syncstorage.users.sql import users_table
-
-    from loadtest import rawdb
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     table = users_table(sa.MetaData())
@@ -224,15 +230,20 @@ def main(argv=None) -> int:
         shared = [service.process.pid for service in (mariadb, memcached) if service is not None]
         base = f"http://127.0.0.1:{app_port}"
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
-        from loadtest import rawdb
         payload = rawdb.PAYLOADS[args.payload]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
                        floor_bases, pids, shared, payload)
         for proc in procs:  # the raw clients get the CPU the servers had
             servers.stop(proc)
         procs = []
-        raw = raw_baselines(url, users, args.duration, args.workers, args.threads, payload,
-                            c_driver=args.driver == "mysqlclient")
+        # the app without the HTTP server, on the same processes x threads; before the raw
+        # upserts, which add a record to the history the GET reads
+        app_alone = {INPROCESS_GET: inprocess.throughput("get", env, users, args.duration, args.workers,
+                                                         args.threads, payload),
+                     INPROCESS_POST: inprocess.throughput("post", env, users, args.duration, args.workers,
+                                                          args.threads, payload)}
+        raw = {**raw_baselines(url, users, args.duration, args.workers, args.threads, payload,
+                               c_driver=args.driver == "mysqlclient"), **app_alone}
     finally:
         servers.teardown(procs, mariadb, memcached, tmp)
 

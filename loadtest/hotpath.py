@@ -283,8 +283,7 @@ def main(argv=None) -> int:
 
         history = f"/1.1/{name}/storage/history"
         payload = rawdb.PAYLOADS[args.payload]
-        batch = json.dumps([{"id": f"rec{i:06d}", "sortindex": i, "payload": payload}
-                            for i in range(100)]).encode()
+        batch = rawdb.post_body(payload)
         status, body = call(app, environ_for("POST", history, token, batch))
         if not status.startswith("200"):
             raise SystemExit(f"POST failed: {status} {body!r}")

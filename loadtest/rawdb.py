@@ -17,6 +17,7 @@ so that the upsert's baseline can be had both ways.  :func:`throughput` runs one
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
@@ -32,6 +33,15 @@ from syncstorage.storage.schema import NO_EXPIRY, shard_for
 from syncstorage.storage.sql import REPLACED_COLUMNS as REPLACED, UPSERT_COLUMNS as COLUMNS  # the same row shape
 
 RECORDS = 100
+# The ids every benchmark's batch writes (as loadtest/wrk/post_batch.lua does): a user's
+# history holds these 100 records however many batches, raw or through the server, land.
+IDS = [f"rec{i:06d}" for i in range(1, RECORDS + 1)]
+
+
+def post_body(payload: str) -> bytes:
+    """The JSON body of a POST of :data:`IDS` (sortindex 1..100), as post_batch.lua sends it."""
+    return json.dumps([{"id": item_id, "sortindex": i, "payload": payload}
+                       for i, item_id in enumerate(IDS, 1)]).encode()
 # What the benchmarks write: a record as Firefox encrypts it (JSON: quotes that every
 # layer escapes), or the flat text earlier figures were measured with.
 PAYLOADS = {"record": profiles.payload(500, start=0), "flat": "x" * 500}
@@ -76,8 +86,8 @@ def operation(kind: str, url: str, shards: int, userid: int, payload: str = PAYL
     def do_upsert() -> int:
         counter[0] += 1
         modified = int(time.time() * 100) + counter[0]
-        rows = [(userid, COLLECTION_ID, f"rec{i:06d}", i, modified, payload, len(payload), NO_EXPIRY, None, None)
-                for i in range(RECORDS)]
+        rows = [(userid, COLLECTION_ID, item_id, i, modified, payload, len(payload), NO_EXPIRY, None, None)
+                for i, item_id in enumerate(IDS, 1)]
         cursor = conn.cursor()
         cursor.executemany(upsert, rows)
         conn.commit()

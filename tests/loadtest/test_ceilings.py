@@ -30,3 +30,13 @@ def test_server_records_are_set_beside_the_raw_database_and_the_floor():
     assert f"| {ceilings.POST} (records/s) | 6,000 | 30,000 ({ceilings.RAW_UPSERT_LITERALS}) | 0.20 |" in lines
     assert f"| {ceilings.GET} (records/s) | 15,000 | 60,000 ({ceilings.RAW_READ}) | 0.25 |" in lines
     assert f"| cached {ceilings.INFO} (requests/s) | 1,700 | 2,000 ({ceilings.FLOOR_CACHE}) | 0.85 |" in lines
+
+
+def test_the_app_in_process_splits_the_gap_between_the_database_and_the_server():
+    runs = {ceilings.TRIVIAL: run(8000), ceilings.POST: run(60), ceilings.GET: run(150)}
+    lines = ceilings.against_raw(runs, {ceilings.RAW_UPSERT: 24000.0, ceilings.RAW_READ: 60000.0,
+                                        ceilings.INPROCESS_POST: 12000.0, ceilings.INPROCESS_GET: 30000.0})
+    assert f"| {ceilings.GET} (records/s) | 15,000 | 30,000 ({ceilings.INPROCESS_GET}) | 0.50 |" in lines
+    assert f"| {ceilings.POST} (records/s) | 6,000 | 12,000 ({ceilings.INPROCESS_POST}) | 0.50 |" in lines
+    assert f"| {ceilings.INPROCESS_GET} (records/s) | 30,000 | 60,000 ({ceilings.RAW_READ}) | 0.50 |" in lines
+    assert f"| {ceilings.INPROCESS_POST} (records/s) | 12,000 | 24,000 ({ceilings.RAW_UPSERT}) | 0.50 |" in lines
