@@ -98,6 +98,21 @@ def call(app, env: dict) -> tuple[str, bytes]:
     return status[0], body
 
 
+def log_to(path: Path):
+    """The server's log handlers (infra/logs.configure_logging) set up to write to ``path``,
+    as a gunicorn worker's write to its log file; returns the open file, to close when done.
+    Call it after PROMETHEUS_MULTIPROC_DIR is set: the modules it imports read it."""
+    from syncstorage.infra.logs import configure_logging
+
+    log = open(path, "w")
+    console, sys.stderr = sys.stderr, log
+    try:
+        configure_logging()
+    finally:
+        sys.stderr = console
+    return log
+
+
 def per_request(app, make_env, requests: int) -> float:
     """Seconds of this process's CPU per call (best of three rounds: the box is shared)."""
     best = float("inf")
@@ -247,17 +262,11 @@ def main(argv=None) -> int:
         from syncstorage.infra import dbengine
         dbengine.IDLE_PING_SECONDS = float("inf")
     from loadtest.services import Memcached
-    from syncstorage.infra.logs import configure_logging
     from syncstorage.users.names import username_from_account
 
     from loadtest import servers
 
-    log = open(tmp / "server.log", "w")
-    console, sys.stderr = sys.stderr, log  # the server's log handlers write to the file, as gunicorn's would
-    try:
-        configure_logging()
-    finally:
-        sys.stderr = console
+    log = log_to(tmp / "server.log")
     mariadb = None
     memcached = Memcached().start()
     try:

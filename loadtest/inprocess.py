@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from loadtest import rawdb, servers
-from loadtest.hotpath import call, environ_for
+from loadtest.hotpath import call, environ_for, log_to
 
 KINDS = ("get", "post")
 
@@ -40,15 +39,9 @@ def _worker(kind: str, env: dict, users: list[str], seconds: float, threads: int
     """One process: the app, and ``threads`` threads calling it; puts (records, failures)."""
     os.environ.update(env)  # read when the app's modules are imported (metrics) and its settings built
     from syncstorage.infra.config import load_settings
-    from syncstorage.infra.logs import configure_logging
     from syncstorage.web.app import make_app
 
-    log = open(Path(env["PROMETHEUS_MULTIPROC_DIR"]) / f"app-{os.getpid()}.log", "w")
-    console, sys.stderr = sys.stderr, log  # the request lines go to a file, as gunicorn's would
-    try:
-        configure_logging()
-    finally:
-        sys.stderr = console
+    log = log_to(Path(env["PROMETHEUS_MULTIPROC_DIR"]) / f"app-{os.getpid()}.log")  # the request lines
     app = make_app(load_settings(environ=env))
     done, failed = [0] * threads, [0] * threads
     ready = threading.Barrier(threads)
