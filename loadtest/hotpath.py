@@ -321,7 +321,8 @@ def main(argv=None) -> int:
                     call(baseline_app, baseline_env())
                 calls = [(call, baseline_app, baseline_env()) for _ in range(args.requests)]
             else:
-                options = next(options for side, _label, options in baselines(kind, args.driver) if side == args.measure)
+                options = next(options for side, _label, options in baselines(kind, args.driver)
+                               if side == args.measure)
                 op = rawdb.operation("upsert" if kind == "post" else "read", url, shards, userid, payload, **options)
                 op()
                 calls = [(op,) for _ in range(args.requests)]

@@ -37,15 +37,16 @@ RECORDS = 100
 # history holds these 100 records however many batches, raw or through the server, land.
 IDS = [f"rec{i:06d}" for i in range(1, RECORDS + 1)]
 
+# What the benchmarks write: a record as Firefox encrypts it (JSON: quotes that every
+# layer escapes), or the flat text earlier figures were measured with.
+PAYLOADS = {"record": profiles.payload(500, start=0), "flat": "x" * 500}
+COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
+
 
 def post_body(payload: str) -> bytes:
     """The JSON body of a POST of :data:`IDS` (sortindex 1..100), as post_batch.lua sends it."""
     return json.dumps([{"id": item_id, "sortindex": i, "payload": payload}
                        for i, item_id in enumerate(IDS, 1)]).encode()
-# What the benchmarks write: a record as Firefox encrypts it (JSON: quotes that every
-# layer escapes), or the flat text earlier figures were measured with.
-PAYLOADS = {"record": profiles.payload(500, start=0), "flat": "x" * 500}
-COLLECTION_ID = 4  # history (storage/schema.py STANDARD_COLLECTIONS)
 
 
 def _connect(url: str, server_literals: bool = False, driver: str | None = None):
