@@ -41,10 +41,15 @@ valid once that write is settled (its ``cas`` fails, or the settlement does
 not match an announcement in the log).
 
 Outages: every cache failure is logged and counted, reads fall back to SQL
-and writes go on.  A process whose write could not reach memcached is
-*suspect*: the first thing it does once memcached answers again is bump
-``epoch``, which voids every entry written before, so nothing from before the
-outage is served unchecked.  Entries also expire after ``[cache] ttl``.
+and writes go on.  Only a write whose *settlement* failed (or an invalidation
+that failed) can leave an entry that still looks valid over a changed
+database: a failed announcement followed by a settlement is void by the rules
+above, and a failed fill or read changes nothing.  The process remembers those
+entries (it is *suspect* while it does) and, once memcached answers again,
+voids exactly them before it reads or writes anything else; a process that
+had to remember more than MAX_PENDING bumps ``epoch`` instead, which voids
+every entry.  So a timeout under load costs the entries it touched, not the
+whole cache.  Entries also expire after ``[cache] ttl``.
 """
 from __future__ import annotations
 
@@ -69,6 +74,7 @@ MAX_KEY_BYTES = 250  # memcached's limit
 RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
 COMPACT_AFTER = 16  # events after which a reader replaces the log by its value
 MAX_EVENTS = 256  # a longer log (written to, never read) is void: bounded work for its reader
+MAX_PENDING = 1000  # entries a process remembers to void after an outage; beyond, it bumps the epoch
 
 
 class CacheClient:
@@ -277,9 +283,15 @@ class CoherentCache:
         self._epoch_key = client.key(namespace + "epoch")
         self.grace = grace
         self.clock = clock
-        self.suspect = False
+        self._pending: set[str] = set()  # keys to void once memcached answers
+        self._overflow = False  # more than MAX_PENDING of them: bump the epoch instead
         self._lock = threading.RLock()
         self._recovery: threading.Thread | None = None
+
+    @property
+    def suspect(self) -> bool:
+        """Entries this process may have left stale wait to be voided."""
+        return self._overflow or bool(self._pending)
 
     def _key(self, name: str) -> str:
         if name == "epoch":
@@ -293,15 +305,17 @@ class CoherentCache:
         except pylibmc.Error as error:
             metrics.CACHE_ERRORS.labels(operation).inc()
             OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
-            self._mark_suspect()
             raise CacheError(str(error)) from error
 
-    def _mark_suspect(self) -> None:
-        """An outage: entries may go stale behind our back.  A background thread
-        bumps the epoch as soon as memcached answers again, without waiting for
-        this process's next request."""
+    def _remember(self, key: str) -> None:
+        """``key`` may look valid over a changed database: void it as soon as memcached
+        answers again (a background thread tries without waiting for this process's
+        next request)."""
         with self._lock:
-            self.suspect = True
+            if self._overflow or len(self._pending) >= MAX_PENDING:
+                self._overflow, self._pending = True, set()
+            else:
+                self._pending.add(key)
             if self._recovery is None or not self._recovery.is_alive():
                 self._recovery = threading.Thread(target=self._recover_in_background, daemon=True,
                                                   name="memcached-recovery")
@@ -334,23 +348,35 @@ class CoherentCache:
         return int(value)
 
     def _recover(self, mc) -> None:
-        """After an outage this process wrote through: void every older entry."""
+        """After an outage: void the entries this process may have left stale (all of
+        them, by bumping the epoch, if it had to remember too many)."""
         if not self.suspect:
             return
         with self._lock:
-            if not self.suspect:
-                return
-            epoch_key = self._key("epoch")
-            try:
-                mc.incr(epoch_key, 1)
-            except pylibmc.NotFound:
-                self._epoch(mc, None)  # memcached restarted empty: a new epoch from the clock
-            except pylibmc.Error as error:
-                metrics.CACHE_ERRORS.labels("incr").inc()
-                raise CacheError(str(error)) from error
-            self.suspect = False
-            metrics.CACHE_EPOCH_BUMPS.inc()
-            log.warning("memcached is back: epoch bumped, entries from before the outage are void")
+            if self._overflow:
+                self._bump_epoch(mc)
+                self._overflow = False
+                metrics.CACHE_EPOCH_BUMPS.inc()
+                log.warning("memcached is back: epoch bumped, entries from before the outage are void")
+            elif self._pending:
+                keys = sorted(self._pending)
+                void = self._void_head()
+                failed = self._call("set_multi", mc.set_multi, dict.fromkeys(keys, void), self.client.ttl)
+                if failed:
+                    raise CacheError(f"{len(failed)} entries could not be voided")
+                self._pending.difference_update(keys)
+                metrics.CACHE_ENTRIES_VOIDED.inc(len(keys))
+                log.warning("memcached is back: %d entries written during the outage are void", len(keys))
+
+    def _bump_epoch(self, mc) -> None:
+        epoch_key = self._key("epoch")
+        try:
+            mc.incr(epoch_key, 1)
+        except pylibmc.NotFound:
+            self._epoch(mc, None)  # memcached restarted empty: a new epoch from the clock
+        except pylibmc.Error as error:
+            metrics.CACHE_ERRORS.labels("incr").inc()
+            raise CacheError(str(error)) from error
 
     def _fetch(self, key: str) -> tuple[Any, int]:
         """The entry's raw log (or None) and the epoch, in one round trip."""
@@ -422,14 +448,14 @@ class CoherentCache:
         owner = secrets.token_hex(8)
         mc = self.client.client
         try:
-            self._recover(mc)  # a suspect process voids the old entries before writing
+            self._recover(mc)  # a suspect process voids what it may have left stale before writing
             until = round(self.clock() + self.grace, 3)
             if not self._call("append", mc.append, key, "," + self._encode({"w": owner, "u": until})):
                 # no entry to announce in: a dirty head of our own (over any fill since)
                 head = self._encode({"s": DIRTY, "e": 0, "o": owner, "u": until})
                 self._call("set", mc.set, key, head, self.client.ttl)
         except CacheError:
-            pass  # the write goes to the database unannounced; _call made this process suspect
+            pass  # unannounced: the settlement voids the entry, or is remembered if it fails too
         try:
             result = do_write()
         except BaseException:
@@ -446,11 +472,12 @@ class CoherentCache:
             if not self._call("append", mc.append, key, "," + self._encode({"d": owner, "p": change})):
                 self._call("set", mc.set, key, self._void_head(), self.client.ttl)
         except CacheError:
-            pass  # _call made this process suspect: the epoch is bumped once memcached is back
+            self._remember(key)
 
     def invalidate(self, name: str) -> None:
         """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
+        key = self._key(name)
         try:
-            self._call("set", self.client.client.set, self._key(name), self._void_head(), self.client.ttl)
+            self._call("set", self.client.client.set, key, self._void_head(), self.client.ttl)
         except CacheError:
-            pass  # _call made this process suspect: the epoch is bumped once memcached is back
+            self._remember(key)

@@ -28,6 +28,8 @@ CACHE_REQUESTS = Counter("syncstorage_cache_requests_total", "Cache lookups by k
 CACHE_ERRORS = Counter("syncstorage_cache_errors_total", "memcached operations that failed", ["operation"])
 CACHE_EPOCH_BUMPS = Counter("syncstorage_cache_epoch_bumps_total",
                             "Times a process voided all entries after a memcached outage")
+CACHE_ENTRIES_VOIDED = Counter("syncstorage_cache_entries_voided_total",
+                               "Entries a process voided after memcached failed during their write")
 SQL_STATEMENTS = Counter("syncstorage_sql_statements_total", "SQL statements sent to the databases")
 SQL_SECONDS = Histogram("syncstorage_sql_seconds", "Time a SQL statement takes, as the application sees it",
                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0))

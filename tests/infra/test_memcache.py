@@ -142,8 +142,154 @@ def test_entries_from_before_an_outage_are_void_after_it(memcached):
         cache.write("k", lambda: setattr(db, "value", "new"), lambda r: {"all": "new"})  # unannounced
         assert cache.suspect
         server.resume()
-        wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
+        wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
         assert other_worker.read("k", db.load) == "new"
+    finally:
+        server.stop()
+
+
+def _answers(client: CacheClient) -> bool:
+    """This thread's memcached client serves requests again (libmemcached holds a failed server off)."""
+    import pylibmc
+
+    try:
+        client.client.get("probe")
+    except pylibmc.Error:
+        return False
+    return True
+
+
+def _epoch(server: Memcached, cache: CoherentCache):
+    """The epoch, read through a client of its own (the cache's may still hold the server off)."""
+    import pylibmc
+
+    return pylibmc.Client([server.address]).get(cache._key("epoch"))
+
+
+@pytest.mark.services
+def test_an_outage_voids_the_entries_written_during_it_and_no_others():
+    """A timeout under load must not cost the whole cache: the other entries stay hits."""
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
+        written, untouched = Database("old"), Database("kept")
+        assert other_worker.read("written", written.load) == "old"
+        assert other_worker.read("untouched", untouched.load) == "kept"
+        epoch = _epoch(server, cache)
+        server.pause()
+        cache.write("written", lambda: setattr(written, "value", "new"), lambda r: {"all": "new"})
+        assert cache.suspect
+        server.resume()
+        wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
+        assert other_worker.read("written", written.load) == "new"
+        assert other_worker.read("untouched", untouched.load) == "kept" and untouched.loads == 1
+        assert _epoch(server, cache) == epoch
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
+def test_a_settlement_that_failed_after_its_announcement_is_voided_once_memcached_answers():
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("old")
+        assert other_worker.read("k", db.load) == "old"
+
+        def commit_while_memcached_is_frozen():
+            server.pause()
+            db.value = "new"
+
+        cache.write("k", commit_while_memcached_is_frozen, lambda r: {"all": "new"})
+        assert cache.suspect
+        server.resume()
+        wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
+        assert other_worker.read("k", db.load) == "new"
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
+def test_an_unannounced_write_whose_settlement_lands_leaves_nothing_to_recover():
+    """The settlement of a write the log did not announce voids the entry by itself."""
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("old")
+        assert other_worker.read("k", db.load) == "old"
+
+        def commit_once_memcached_answers():
+            server.resume()
+            wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+            db.value = "new"
+
+        server.pause()
+        cache.write("k", commit_once_memcached_answers, lambda r: {"all": "new"})
+        assert not cache.suspect
+        assert other_worker.read("k", db.load) == "new"
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
+def test_failed_reads_leave_every_entry_valid():
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("v")
+        assert cache.read("k", db.load) == "v"
+        server.pause()
+        assert cache.read("k", db.load) == "v" and db.loads == 2  # from the database
+        assert not cache.suspect
+        server.resume()
+        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+        assert cache.read("k", db.load) == "v" and db.loads == 2  # the entry is still a hit
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
+def test_more_entries_left_stale_than_a_process_remembers_bump_the_epoch(monkeypatch):
+    from syncstorage.infra import memcache
+
+    monkeypatch.setattr(memcache, "MAX_PENDING", 2)
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        untouched = Database("kept")
+        assert cache.read("untouched", untouched.load) == "kept"
+        epoch = _epoch(server, cache)
+        server.pause()
+        for name in ("a", "b", "c"):
+            cache.write(name, lambda: None)
+        server.resume()
+        wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
+        assert int(_epoch(server, cache)) == int(epoch) + 1
+        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+        assert cache.read("untouched", untouched.load) == "kept" and untouched.loads == 2  # rebuilt
+    finally:
+        server.stop()
+
+
+@pytest.mark.services
+def test_a_failed_invalidation_is_done_once_memcached_answers():
+    server = start_service(Memcached)
+    try:
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        db = Database("old")
+        assert cache.read("k", db.load) == "old"
+        server.pause()
+        db.value = "moved"
+        cache.invalidate("k")
+        assert cache.suspect
+        server.resume()
+        wait_for(lambda: not cache.suspect, 10, what="the invalidation after the outage")
+        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+        assert cache.read("k", db.load) == "moved" and db.loads == 2
+        assert cache.read("k", db.load) == "moved" and db.loads == 2  # filled again, a hit
     finally:
         server.stop()
 
