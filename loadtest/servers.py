@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -71,14 +72,21 @@ def start_nginx(listen_port: int, upstream_port: int, max_conns: int, folder: Pa
     return proc
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """TERM, then KILL after ``timeout``; then KILL whatever is left of its process group
+    (every server here starts a session of its own): a gunicorn worker still busy when
+    its master was killed would otherwise go on loading the database of the next run."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left (or the group id was reused by a process not ours)
 
 
 def teardown(procs: list, mariadb, memcached, tmp: Path) -> None:
