@@ -94,7 +94,9 @@ class SharedVerifiedCredentials:
 
     Keys are HMAC-SHA256(secret, user name, password, stored hash): without the
     configured secret they reveal nothing, and a password change (a new stored
-    hash) voids them.  Any memcached failure just means "not known here".
+    hash) voids them.  The value is that digest again, and only that value counts:
+    a reply meant for another key (a connection out of step) proves nothing.  Any
+    memcached failure just means "not known here".
     """
 
     def __init__(self, client, secret: str, ttl: int = 86400):
@@ -102,15 +104,18 @@ class SharedVerifiedCredentials:
         self._secret = secret.encode("utf-8")
         self.ttl = ttl
 
-    def _key(self, username: str, password: str, stored_hash: str) -> str:
+    def _digest(self, username: str, password: str, stored_hash: str) -> str:
         message = "\0".join((username, password, stored_hash)).encode("utf-8")
-        return self.client.key("cred:" + hmac.digest(self._secret, message, "sha256").hex())
+        return hmac.digest(self._secret, message, "sha256").hex()
 
     def contains(self, username: str, password: str, stored_hash: str) -> bool:
-        return fail_open("get", self.client.client.get, self._key(username, password, stored_hash)) is not None
+        digest = self._digest(username, password, stored_hash)
+        value = fail_open(self.client, "get", self.client.key("cred:" + digest))
+        return isinstance(value, str) and hmac.compare_digest(value, digest)
 
     def add(self, username: str, password: str, stored_hash: str) -> None:
-        fail_open("set", self.client.client.set, self._key(username, password, stored_hash), "1", self.ttl)
+        digest = self._digest(username, password, stored_hash)
+        fail_open(self.client, "set", self.client.key("cred:" + digest), digest, self.ttl)
 
 
 class Authenticator:

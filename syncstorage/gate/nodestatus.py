@@ -86,7 +86,7 @@ class NodeStatus:
     def _load(self) -> str | None:
         cached = False
         if self.cache_client is not None:
-            value = fail_open("get", self.cache_client.client.get, self.cache_key, default=_UNREACHABLE)
+            value = fail_open(self.cache_client, "get", self.cache_key, default=_UNREACHABLE)
             if value is not None and value is not _UNREACHABLE:
                 return value
             cached = value is None  # memcached answered "none": fill it below; unreachable: the database knows
@@ -95,7 +95,7 @@ class NodeStatus:
         except BackendError:
             return self._current.last()  # keep what we knew; the request itself will meet the outage
         if cached:  # add, not set: a concurrent `node-status set` always wins
-            fail_open("add", self.cache_client.client.add, self.cache_key, value or "ok", 0)
+            fail_open(self.cache_client, "add", self.cache_key, value or "ok", 0)
         return value
 
     def _from_database(self) -> str | None:
@@ -114,6 +114,6 @@ class NodeStatus:
                 conn.execute(t.insert().values(name=SETTING_NAME, value=value))
         run_in_transaction(self.engine, work, write=True)
         if self.cache_client is not None:  # on failure workers fall back to the database
-            fail_open("set", self.cache_client.client.set, self.cache_key, value, 0)
+            fail_open(self.cache_client, "set", self.cache_key, value, 0)
         self._current.put(value)
         return value

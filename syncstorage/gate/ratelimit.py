@@ -53,7 +53,7 @@ class Counters:
             with self._lock:
                 return {n: v for n in names if (v := self._live(n, now)) is not None}
         keys = {self._key(n): n for n in names}
-        found = fail_open("get_multi", self.client.client.get_multi, list(keys), default={})
+        found = fail_open(self.client, "get_multi", list(keys), default={})
         return {keys[k]: int(v) for k, v in found.items() if k in keys}
 
     def _live(self, name: str, now: float) -> int | None:
@@ -69,9 +69,9 @@ class Counters:
                 expires = self._local[name][1] if live is not None else now + ttl
                 self._local[name] = ((live or 0) + 1, expires)
             return
-        mc, key = self.client.client, self._key(name)
-        if fail_open("add", mc.add, key, "1", ttl, default=True) is False:  # already there: count on
-            fail_open("incr", mc.incr, key, 1)
+        key = self._key(name)
+        if fail_open(self.client, "add", key, "1", ttl, default=True) is False:  # already there: count on
+            fail_open(self.client, "incr", key, 1)
 
     def set(self, name: str, ttl: int) -> None:
         if self.client is None:
@@ -80,7 +80,7 @@ class Counters:
                 self._forget_expired(now)
                 self._local[name] = (1, now + ttl)
             return
-        fail_open("set", self.client.client.set, self._key(name), "1", ttl)
+        fail_open(self.client, "set", self._key(name), "1", ttl)
 
     def _forget_expired(self, now: float) -> None:
         if len(self._local) >= MAX_LOCAL_KEYS:

@@ -74,16 +74,33 @@ MAX_KEY_BYTES = 250  # memcached's limit
 RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
 COMPACT_AFTER = 16  # events after which a reader replaces the log by its value
 MAX_EVENTS = 256  # a longer log (written to, never read) is void: bounded work for its reader
+HOLD_OFF = 1.0  # seconds a thread leaves memcached alone after a failed call
 MAX_PENDING = 1000  # entries a process remembers to void after an outage; beyond, it bumps the epoch
 
 
-class CacheClient:
-    """pylibmc clients per thread (they are not thread-safe), with errors made uniform."""
+class HeldOff(pylibmc.Error):
+    """This thread leaves memcached alone for a while after a failed call."""
 
-    def __init__(self, servers: list[str], prefix: str = "sync:", timeout: float = 0.25, ttl: int = 86400):
+
+class TimedOut(pylibmc.Error):
+    """A read answered "nothing" only once its timeout had passed: pylibmc reports a
+    read that timed out as a miss."""
+
+
+_MISSES = (None, {}, (None, None))  # what pylibmc's get, get_multi and gets answer for a miss
+
+
+class CacheClient:
+    """pylibmc clients per thread (they are not thread-safe); every operation goes
+    through :meth:`call`."""
+
+    def __init__(self, servers: list[str], prefix: str = "sync:", timeout: float = 0.25, ttl: int = 86400,
+                 clock: Callable[[], float] = time.monotonic):
         self.servers = servers
         self.prefix = prefix
         self.ttl = ttl
+        self.clock = clock
+        self.timeout = timeout
         ms = max(1, int(timeout * 1000))
         self._behaviors = {"cas": True, "ketama": True, "tcp_nodelay": True, "connect_timeout": ms,
                            "send_timeout": ms * 1000, "receive_timeout": ms * 1000, "_poll_timeout": ms,
@@ -102,6 +119,42 @@ class CacheClient:
             # admits printable ASCII without spaces only, so no name can end a key or a line.
             client = self._local.client = pylibmc.Client(self.servers, binary=False, behaviors=self._behaviors)
         return client
+
+    def call(self, operation: str, *args) -> Any:
+        """``operation`` (a pylibmc.Client method) with ``args`` on this thread's connection.
+
+        A call that fails drops the connection: after a timeout libmemcached can keep a
+        late or partial reply and read it as the answer to the next command, which then
+        returns another key's value (seen under load: a get of the epoch answered with a
+        user's entry, then a worker aborted on a double free).  pylibmc answers a read
+        that timed out as a miss, so a miss that took the whole timeout is a failure too
+        (:class:`TimedOut`), and any call that slow gives up its connection.  After a
+        failure the thread fails at once (:class:`HeldOff`) for HOLD_OFF seconds, so an
+        outage costs it one timeout per interval, not one per call.
+        ``pylibmc.NotFound`` is an answer, not a failure.
+        """
+        local = self._local
+        if getattr(local, "held_until", 0.0) > self.clock():
+            raise HeldOff(f"memcached {operation}: held off after a failed call")
+        started = time.perf_counter()
+        try:
+            result = getattr(self.client, operation)(*args)
+        except pylibmc.NotFound:
+            raise
+        except pylibmc.Error:
+            self._fail()
+            raise
+        if time.perf_counter() - started >= self.timeout:
+            if result in _MISSES:
+                self._fail()
+                raise TimedOut(f"memcached {operation}: nothing read within {self.timeout} s")
+            local.client = None  # a reply this slow may not have been the last one read
+        return result
+
+    def _fail(self) -> None:
+        local = self._local
+        local.client = None  # closed when collected; the next call connects afresh
+        local.held_until = self.clock() + HOLD_OFF
 
     def key(self, name: str) -> str:
         """The memcached key for ``name``.  memcached takes at most 250 bytes of
@@ -159,12 +212,12 @@ class ThrottledWarnings:
 OUTAGE_WARNINGS = ThrottledWarnings(log)
 
 
-def fail_open(operation: str, fn: Callable[..., Any], *args, default: Any = None) -> Any:
-    """``fn(*args)`` for a memcached use that may fail without harm (a counter, a
-    shared hint): on failure it is counted, warned about (throttled) and answered
-    with ``default``."""
+def fail_open(client: CacheClient, operation: str, *args, default: Any = None) -> Any:
+    """``client.call(operation, *args)`` for a memcached use that may fail without harm
+    (a counter, a shared hint): on failure it is counted, warned about (throttled) and
+    answered with ``default``."""
     try:
-        return fn(*args)
+        return client.call(operation, *args)
     except pylibmc.Error as error:
         metrics.CACHE_ERRORS.labels(operation).inc()
         OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
@@ -187,7 +240,7 @@ def prefetch(client: CacheClient, wanted: list[tuple["CoherentCache", str]]) -> 
         return  # let the normal path recover first
     keys = {key for cache, name in wanted for key in (cache._key(name), cache._epoch_key)}
     try:
-        found = client.client.get_multi(list(keys))
+        found = client.call("get_multi", list(keys))
     except pylibmc.Error:
         return  # the reads will try again, and report
     _prefetched.found = found
@@ -299,9 +352,9 @@ class CoherentCache:
         return self.client.key(self.namespace + name)
 
     # -- low level -------------------------------------------------------------
-    def _call(self, operation: str, fn, *args):
+    def _call(self, operation: str, *args):
         try:
-            return fn(*args)
+            return self.client.call(operation, *args)
         except pylibmc.Error as error:
             metrics.CACHE_ERRORS.labels(operation).inc()
             OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
@@ -325,7 +378,7 @@ class CoherentCache:
         while self.suspect:
             time.sleep(RECOVERY_INTERVAL)
             try:
-                self._recover(self.client.client)
+                self._recover()
             except CacheError:
                 continue
 
@@ -336,54 +389,52 @@ class CoherentCache:
     def _void_head(self) -> str:
         return self._encode({"s": DIRTY, "e": 0, "o": None, "u": 0})
 
-    def _epoch(self, mc, fetched: Any) -> int:
+    def _epoch(self, fetched: Any) -> int:
         """The current epoch; created (from the clock, so never a past value) when missing."""
         if fetched is not None:
             return int(fetched)
         epoch_key = self._key("epoch")
-        self._call("add", mc.add, epoch_key, str(int(self.clock() * 1000)), 0)
-        value = self._call("get", mc.get, epoch_key)
+        self._call("add", epoch_key, str(int(self.clock() * 1000)), 0)
+        value = self._call("get", epoch_key)
         if value is None:
             raise CacheError("epoch vanished")
         return int(value)
 
-    def _recover(self, mc) -> None:
+    def _recover(self) -> None:
         """After an outage: void the entries this process may have left stale (all of
         them, by bumping the epoch, if it had to remember too many)."""
         if not self.suspect:
             return
         with self._lock:
             if self._overflow:
-                self._bump_epoch(mc)
+                self._bump_epoch()
                 self._overflow = False
                 metrics.CACHE_EPOCH_BUMPS.inc()
                 log.warning("memcached is back: epoch bumped, entries from before the outage are void")
             elif self._pending:
                 keys = sorted(self._pending)
                 void = self._void_head()
-                failed = self._call("set_multi", mc.set_multi, dict.fromkeys(keys, void), self.client.ttl)
+                failed = self._call("set_multi", dict.fromkeys(keys, void), self.client.ttl)
                 if failed:
                     raise CacheError(f"{len(failed)} entries could not be voided")
                 self._pending.difference_update(keys)
                 metrics.CACHE_ENTRIES_VOIDED.inc(len(keys))
                 log.warning("memcached is back: %d entries written during the outage are void", len(keys))
 
-    def _bump_epoch(self, mc) -> None:
-        epoch_key = self._key("epoch")
+    def _bump_epoch(self) -> None:
         try:
-            mc.incr(epoch_key, 1)
+            self.client.call("incr", self._key("epoch"), 1)
         except pylibmc.NotFound:
-            self._epoch(mc, None)  # memcached restarted empty: a new epoch from the clock
+            self._epoch(None)  # memcached restarted empty: a new epoch from the clock
         except pylibmc.Error as error:
             metrics.CACHE_ERRORS.labels("incr").inc()
             raise CacheError(str(error)) from error
 
     def _fetch(self, key: str) -> tuple[Any, int]:
         """The entry's raw log (or None) and the epoch, in one round trip."""
-        mc = self.client.client
-        self._recover(mc)
-        found = self._call("get_multi", mc.get_multi, [self._epoch_key, key])
-        return found.get(key), self._epoch(mc, found.get(self._epoch_key))
+        self._recover()
+        found = self._call("get_multi", [self._epoch_key, key])
+        return found.get(key), self._epoch(found.get(self._epoch_key))
 
     # -- reads ---------------------------------------------------------------------
     def read(self, name: str, load: Callable[[], Any], kind: str = "entry") -> Any:
@@ -392,7 +443,7 @@ class CoherentCache:
         try:
             ahead = _take_prefetched(self, name)
             if ahead is not None and not self.suspect:
-                raw, epoch = ahead.get(key), self._epoch(self.client.client, ahead.get(self._epoch_key))
+                raw, epoch = ahead.get(key), self._epoch(ahead.get(self._epoch_key))
             else:
                 raw, epoch = self._fetch(key)
         except CacheError:
@@ -412,7 +463,7 @@ class CoherentCache:
         clean = self._encode({"s": CLEAN, "e": epoch, "v": value})
         if raw is None:
             try:
-                self._call("add", self.client.client.add, key, clean, self.client.ttl)
+                self._call("add", key, clean, self.client.ttl)
             except CacheError:
                 pass
         else:
@@ -422,7 +473,7 @@ class CoherentCache:
     def _token(self, key: str):
         """(raw entry, cas id) now, or None."""
         try:
-            raw, cas_id = self._call("gets", self.client.client.gets, key)
+            raw, cas_id = self._call("gets", key)
         except CacheError:
             return None
         return (raw, cas_id) if raw is not None else None
@@ -432,7 +483,7 @@ class CoherentCache:
         ``token`` (taken since) shows it unchanged and nothing is appended before the store."""
         if token is not None and token[0] == raw:
             try:
-                self._call("cas", self.client.client.cas, key, text, token[1], self.client.ttl)
+                self._call("cas", key, text, token[1], self.client.ttl)
             except CacheError:
                 pass
 
@@ -446,14 +497,13 @@ class CoherentCache:
         """
         key = self._key(name)
         owner = secrets.token_hex(8)
-        mc = self.client.client
         try:
-            self._recover(mc)  # a suspect process voids what it may have left stale before writing
+            self._recover()  # a suspect process voids what it may have left stale before writing
             until = round(self.clock() + self.grace, 3)
-            if not self._call("append", mc.append, key, "," + self._encode({"w": owner, "u": until})):
+            if not self._call("append", key, "," + self._encode({"w": owner, "u": until})):
                 # no entry to announce in: a dirty head of our own (over any fill since)
                 head = self._encode({"s": DIRTY, "e": 0, "o": owner, "u": until})
-                self._call("set", mc.set, key, head, self.client.ttl)
+                self._call("set", key, head, self.client.ttl)
         except CacheError:
             pass  # unannounced: the settlement voids the entry, or is remembered if it fails too
         try:
@@ -467,10 +517,9 @@ class CoherentCache:
     def _settle(self, key: str, owner: str, change: dict | None) -> None:
         """After the transaction: its settlement appended to the log; where the entry
         vanished meanwhile, a void head (a reader may have loaded before the commit)."""
-        mc = self.client.client
         try:
-            if not self._call("append", mc.append, key, "," + self._encode({"d": owner, "p": change})):
-                self._call("set", mc.set, key, self._void_head(), self.client.ttl)
+            if not self._call("append", key, "," + self._encode({"d": owner, "p": change})):
+                self._call("set", key, self._void_head(), self.client.ttl)
         except CacheError:
             self._remember(key)
 
@@ -478,6 +527,6 @@ class CoherentCache:
         """Make the next read rebuild ``name`` (used when the database changed elsewhere)."""
         key = self._key(name)
         try:
-            self._call("set", self.client.client.set, key, self._void_head(), self.client.ttl)
+            self._call("set", key, self._void_head(), self.client.ttl)
         except CacheError:
             self._remember(key)

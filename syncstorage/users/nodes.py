@@ -263,12 +263,12 @@ class NodeDirectory:
     def _load(self) -> list[Node]:
         if self.cache_client is None or self.refresh < 1:
             return self.nodedb.all()
-        shared = fail_open("get", self.cache_client.client.get, self.cache_key)
+        shared = fail_open(self.cache_client, "get", self.cache_key)
         if shared is not None:
             return [Node(*fields) for fields in shared]
         nodes = self.nodedb.all()
         # on failure each worker reads the table itself meanwhile
-        fail_open("set", self.cache_client.client.set, self.cache_key, [astuple(node) for node in nodes],
+        fail_open(self.cache_client, "set", self.cache_key, [astuple(node) for node in nodes],
                   int(self.refresh))
         return nodes
 

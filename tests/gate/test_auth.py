@@ -131,3 +131,19 @@ def test_without_a_secret_each_worker_verifies_once(make_settings, memcached, kd
         first.services.authenticator.authenticate(basic(name, PASSWORD), name)
         second.services.authenticator.authenticate(basic(name, PASSWORD), name)
     assert len(kdf_calls) == 2
+
+
+@pytest.mark.parametrize("configuration", ["sqlite+memcached"], indirect=True)
+def test_a_shared_entry_proves_a_password_only_with_its_own_value(make_settings, memcached, kdf_calls):
+    """A value stored under a wrong password's key (an entry of another format, or a reply
+    meant for another key read off a connection out of step) must not let that password in."""
+    app, _ = _two_workers(make_settings, memcached, "s3cret-for-tests")
+    name = new_username()
+    app.services.userdb.create_user(name, None, password_hash())
+    shared, stored = app.services.authenticator.shared, app.services.userdb.get_user(name).password_hash
+    wrong_key = shared.client.key("cred:" + shared._digest(name, "wrong", stored))
+    for value in ("1", shared._digest(name, PASSWORD, stored)):
+        shared.client.call("set", wrong_key, value)
+        with pytest.raises(Unauthorized):
+            app.services.authenticator.authenticate(basic(name, "wrong"), name)
+    app.services.authenticator.authenticate(basic(name, PASSWORD), name)

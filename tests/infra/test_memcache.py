@@ -149,7 +149,7 @@ def test_entries_from_before_an_outage_are_void_after_it(memcached):
 
 
 def _answers(client: CacheClient) -> bool:
-    """This thread's memcached client serves requests again (libmemcached holds a failed server off)."""
+    """memcached serves this thread's connection again (asked directly, past any hold-off)."""
     import pylibmc
 
     try:
@@ -157,6 +157,25 @@ def _answers(client: CacheClient) -> bool:
     except pylibmc.Error:
         return False
     return True
+
+
+class Clock:
+    """The hold-off's clock, moved by the test."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _back(server: Memcached, client: CacheClient, clock: Clock) -> None:
+    """memcached resumed, answering this thread, and the thread's hold-off over."""
+    from syncstorage.infra.memcache import HOLD_OFF
+
+    server.resume()
+    wait_for(lambda: _answers(client), 10, what="memcached to answer this thread")
+    clock.now += HOLD_OFF
 
 
 def _epoch(server: Memcached, cache: CoherentCache):
@@ -216,14 +235,14 @@ def test_an_unannounced_write_whose_settlement_lands_leaves_nothing_to_recover()
     """The settlement of a write the log did not announce voids the entry by itself."""
     server = start_service(Memcached)
     try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        clock = Clock()
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
         other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
         db = Database("old")
         assert other_worker.read("k", db.load) == "old"
 
         def commit_once_memcached_answers():
-            server.resume()
-            wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+            _back(server, cache.client, clock)
             db.value = "new"
 
         server.pause()
@@ -238,14 +257,14 @@ def test_an_unannounced_write_whose_settlement_lands_leaves_nothing_to_recover()
 def test_failed_reads_leave_every_entry_valid():
     server = start_service(Memcached)
     try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        clock = Clock()
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
         db = Database("v")
         assert cache.read("k", db.load) == "v"
         server.pause()
         assert cache.read("k", db.load) == "v" and db.loads == 2  # from the database
         assert not cache.suspect
-        server.resume()
-        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
+        _back(server, cache.client, clock)
         assert cache.read("k", db.load) == "v" and db.loads == 2  # the entry is still a hit
     finally:
         server.stop()
@@ -258,17 +277,17 @@ def test_more_entries_left_stale_than_a_process_remembers_bump_the_epoch(monkeyp
     monkeypatch.setattr(memcache, "MAX_PENDING", 2)
     server = start_service(Memcached)
     try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        clock = Clock()
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
         untouched = Database("kept")
         assert cache.read("untouched", untouched.load) == "kept"
         epoch = _epoch(server, cache)
         server.pause()
         for name in ("a", "b", "c"):
             cache.write(name, lambda: None)
-        server.resume()
+        _back(server, cache.client, clock)
         wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
         assert int(_epoch(server, cache)) == int(epoch) + 1
-        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
         assert cache.read("untouched", untouched.load) == "kept" and untouched.loads == 2  # rebuilt
     finally:
         server.stop()
@@ -278,16 +297,16 @@ def test_more_entries_left_stale_than_a_process_remembers_bump_the_epoch(monkeyp
 def test_a_failed_invalidation_is_done_once_memcached_answers():
     server = start_service(Memcached)
     try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
+        clock = Clock()
+        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
         db = Database("old")
         assert cache.read("k", db.load) == "old"
         server.pause()
         db.value = "moved"
         cache.invalidate("k")
         assert cache.suspect
-        server.resume()
+        _back(server, cache.client, clock)
         wait_for(lambda: not cache.suspect, 10, what="the invalidation after the outage")
-        wait_for(lambda: _answers(cache.client), 10, what="memcached to answer this thread")
         assert cache.read("k", db.load) == "moved" and db.loads == 2
         assert cache.read("k", db.load) == "moved" and db.loads == 2  # filled again, a hit
     finally:
@@ -530,3 +549,34 @@ def test_hostile_names_stay_one_key_in_memcacheds_text_protocol(cache, name):
     assert cache.read(name, db.load) == {"name": name}
     assert cache.read(name, db.load) == {"name": name} and db.loads == 1
     assert cache.read("other", other.load) == {"other": 1} and other.loads == 1  # nothing flushed or replaced
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("read", [("get", "k"), ("gets", "k"), ("get_multi", ["k"])])
+def test_a_failed_call_drops_the_connection_and_holds_the_thread_off(read):
+    """After a failure no reply can be read off the old connection, and an outage costs a
+    thread one timeout per HOLD_OFF, not one per call."""
+    import pylibmc
+
+    from syncstorage.infra.memcache import HOLD_OFF, HeldOff
+
+    server = start_service(Memcached)
+    try:
+        now = [0.0]
+        client = CacheClient([server.address], timeout=0.1, clock=lambda: now[0])
+        client.call("set", "k", "v")
+        connection = client.client
+        server.pause()
+        with pytest.raises(pylibmc.Error):  # pylibmc alone would answer a miss
+            client.call(*read)
+        server.resume()
+        with pytest.raises(HeldOff):
+            client.call("get", "k")
+        now[0] += HOLD_OFF
+        assert client.call("get", "k") == "v"
+        assert client.client is not connection  # a new connection: nothing late read off the old one
+        with pytest.raises(pylibmc.NotFound):  # an answer, not a failure: no hold-off
+            client.call("incr", "missing", 1)
+        assert client.call("get", "k") == "v"
+    finally:
+        server.stop()

@@ -26,7 +26,7 @@ def _cache_check(client) -> None:
     import pylibmc
 
     try:
-        client.client.get(client.key("heartbeat"))
+        client.call("get", client.key("heartbeat"))
     except pylibmc.Error as error:
         raise RuntimeError(str(error)) from None
 
