@@ -76,3 +76,16 @@ def usage(pids: list[int]) -> Usage:
                             if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
         total += Usage(int(fields[11]) / tick, int(fields[12]) / tick, switches)
     return total
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of ``root``'s process tree so far, including the descendants it has
+    already reaped (a gunicorn worker that died or was replaced during a run): the live
+    tree's own times plus ``root``'s children's times (cutime, cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = _stat_fields(PROC / str(root) / "stat")
+    except OSError:
+        return 0.0
+    reaped = (int(fields[13]) + int(fields[14])) / tick
+    return usage(tree(root)).cpu + reaped

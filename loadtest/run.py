@@ -86,19 +86,20 @@ def scrape_or_none(base: str) -> dict | None:
         return None  # an external target that does not show us its metrics
 
 
-def server_processes(procs: list, mariadb, memcached) -> dict[str, list[int]]:
-    """The processes whose CPU serves the sessions: gunicorn's master and workers, MariaDB, memcached
-    (SQLite runs inside the workers)."""
-    parts = {"app": procstat.tree(procs[0].pid)} if procs else {}
+def server_processes(procs: list, mariadb, memcached) -> dict[str, int]:
+    """The processes whose CPU serves the sessions, by the root of each tree: gunicorn's master
+    (and its workers), MariaDB, memcached (SQLite runs inside the workers)."""
+    parts = {"app": procs[0].pid} if procs else {}
     if mariadb is not None:
-        parts["database"] = [mariadb.process.pid]
+        parts["database"] = mariadb.process.pid
     if memcached is not None:
-        parts["memcached"] = [memcached.process.pid]
+        parts["memcached"] = memcached.process.pid
     return parts
 
 
-def cpu_seconds(parts: dict[str, list[int]]) -> dict[str, float]:
-    return {name: procstat.usage(pids).cpu for name, pids in parts.items()}
+def cpu_seconds(parts: dict[str, int]) -> dict[str, float]:
+    """CPU so far per part; workers started or lost during a run count too."""
+    return {name: procstat.tree_cpu(root) for name, root in parts.items()}
 
 
 MEMCACHED_COMMANDS = {"keys read": ("cmd_get",), "stores": ("cmd_set",),

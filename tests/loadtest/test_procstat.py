@@ -34,3 +34,24 @@ def test_tree_and_usage_of_a_process_that_burned_cpu():
 def test_usage_differences():
     a, b = procstat.Usage(1.0, 0.5, 10), procstat.Usage(0.25, 0.25, 4)
     assert a - b == procstat.Usage(0.75, 0.25, 6) and (a - b).cpu == 1.0
+
+
+REAPER = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c",
+    "import time\\nstart = time.process_time()\\nwhile time.process_time() - start < 0.3: pass"])
+child.wait()
+print("reaped", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_tree_cpu_keeps_what_a_reaped_child_spent():
+    """A worker that died during a run still counts (the master reaped it: cutime, cstime)."""
+    proc = subprocess.Popen([sys.executable, "-c", REAPER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "reaped"
+        assert procstat.tree(proc.pid) == [proc.pid]
+        assert procstat.usage([proc.pid]).cpu < 0.25 <= procstat.tree_cpu(proc.pid)
+    finally:
+        proc.communicate("", timeout=30)

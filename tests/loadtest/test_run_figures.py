@@ -16,7 +16,7 @@ def test_cpu_per_session_in_total_and_per_part(tmp_path):
 
 
 def test_cpu_seconds_reads_this_process():
-    used = cpu_seconds({"me": [os.getpid()]})["me"]
+    used = cpu_seconds({"me": os.getpid()})["me"]
     assert used > 0
 
 
