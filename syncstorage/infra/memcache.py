@@ -71,7 +71,7 @@ log = logging.getLogger("syncstorage.cache")
 
 CLEAN, DIRTY = "clean", "dirty"
 MAX_KEY_BYTES = 250  # memcached's limit
-RECOVERY_INTERVAL = 0.2  # seconds between attempts to bump the epoch after an outage
+RECOVERY_INTERVAL = 0.2  # seconds between attempts to void what an outage left stale
 COMPACT_AFTER = 16  # events after which a reader replaces the log by its value
 MAX_EVENTS = 256  # a longer log (written to, never read) is void: bounded work for its reader
 HOLD_OFF = 1.0  # seconds a thread leaves memcached alone after a failed call
@@ -391,14 +391,16 @@ class CoherentCache:
 
     def _epoch(self, fetched: Any) -> int:
         """The current epoch; created (from the clock, so never a past value) when missing."""
-        if fetched is not None:
+        if fetched is None:
+            epoch_key = self._key("epoch")
+            self._call("add", epoch_key, str(int(self.clock() * 1000)), 0)
+            fetched = self._call("get", epoch_key)
+            if fetched is None:
+                raise CacheError("epoch vanished")
+        try:
             return int(fetched)
-        epoch_key = self._key("epoch")
-        self._call("add", epoch_key, str(int(self.clock() * 1000)), 0)
-        value = self._call("get", epoch_key)
-        if value is None:
-            raise CacheError("epoch vanished")
-        return int(value)
+        except (TypeError, ValueError):
+            raise CacheError(f"the epoch is not a number: {str(fetched)[:40]!r}") from None
 
     def _recover(self) -> None:
         """After an outage: void the entries this process may have left stale (all of
@@ -419,7 +421,8 @@ class CoherentCache:
                     raise CacheError(f"{len(failed)} entries could not be voided")
                 self._pending.difference_update(keys)
                 metrics.CACHE_ENTRIES_VOIDED.inc(len(keys))
-                log.warning("memcached is back: %d entries written during the outage are void", len(keys))
+                OUTAGE_WARNINGS.warning("recovery", "memcached is back: %d entries written during the outage"
+                                        " are void", len(keys))
 
     def _bump_epoch(self) -> None:
         try:
