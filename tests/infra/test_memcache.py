@@ -580,3 +580,10 @@ def test_a_failed_call_drops_the_connection_and_holds_the_thread_off(read):
         assert client.call("get", "k") == "v"
     finally:
         server.stop()
+
+
+def test_an_epoch_that_is_not_a_number_fails_over_to_the_database(cache):
+    """A reply meant for another key once stood in for the epoch: a miss, not a crash."""
+    db = Database("v")
+    cache.client.call("set", cache._key("epoch"), '{"s":"clean","e":1,"v":{"userid":5}}')
+    assert cache.read("k", db.load) == "v" and db.loads == 1
