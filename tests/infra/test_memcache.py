@@ -148,6 +148,21 @@ def test_entries_from_before_an_outage_are_void_after_it(memcached):
         server.stop()
 
 
+@pytest.fixture
+def server():
+    """A memcached of the test's own, to freeze (SIGSTOP) and resume."""
+    server = start_service(Memcached)
+    yield server
+    server.stop()
+
+
+def _worker(server: Memcached, clock=None) -> CoherentCache:
+    """One worker's coherent cache on ``server`` (its hold-off on ``clock`` when given)."""
+    client = CacheClient([server.address], timeout=0.1) if clock is None else \
+        CacheClient([server.address], timeout=0.1, clock=clock)
+    return CoherentCache(client)
+
+
 def _answers(client: CacheClient) -> bool:
     """memcached serves this thread's connection again (asked directly, past any hold-off)."""
     import pylibmc
@@ -186,131 +201,107 @@ def _epoch(server: Memcached, cache: CoherentCache):
 
 
 @pytest.mark.services
-def test_an_outage_voids_the_entries_written_during_it_and_no_others():
+def test_an_outage_voids_the_entries_written_during_it_and_no_others(server):
     """A timeout under load must not cost the whole cache: the other entries stay hits."""
-    server = start_service(Memcached)
-    try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
-        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
-        written, untouched = Database("old"), Database("kept")
-        assert other_worker.read("written", written.load) == "old"
-        assert other_worker.read("untouched", untouched.load) == "kept"
-        epoch = _epoch(server, cache)
+    cache = _worker(server)
+    other_worker = _worker(server)
+    written, untouched = Database("old"), Database("kept")
+    assert other_worker.read("written", written.load) == "old"
+    assert other_worker.read("untouched", untouched.load) == "kept"
+    epoch = _epoch(server, cache)
+    server.pause()
+    cache.write("written", lambda: setattr(written, "value", "new"), lambda r: {"all": "new"})
+    assert cache.suspect
+    server.resume()
+    wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
+    assert other_worker.read("written", written.load) == "new"
+    assert other_worker.read("untouched", untouched.load) == "kept" and untouched.loads == 1
+    assert _epoch(server, cache) == epoch
+
+
+@pytest.mark.services
+def test_a_settlement_that_failed_after_its_announcement_is_voided_once_memcached_answers(server):
+    cache = _worker(server)
+    other_worker = _worker(server)
+    db = Database("old")
+    assert other_worker.read("k", db.load) == "old"
+
+    def commit_while_memcached_is_frozen():
         server.pause()
-        cache.write("written", lambda: setattr(written, "value", "new"), lambda r: {"all": "new"})
-        assert cache.suspect
-        server.resume()
-        wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
-        assert other_worker.read("written", written.load) == "new"
-        assert other_worker.read("untouched", untouched.load) == "kept" and untouched.loads == 1
-        assert _epoch(server, cache) == epoch
-    finally:
-        server.stop()
+        db.value = "new"
+
+    cache.write("k", commit_while_memcached_is_frozen, lambda r: {"all": "new"})
+    assert cache.suspect
+    server.resume()
+    wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
+    assert other_worker.read("k", db.load) == "new"
 
 
 @pytest.mark.services
-def test_a_settlement_that_failed_after_its_announcement_is_voided_once_memcached_answers():
-    server = start_service(Memcached)
-    try:
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1))
-        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
-        db = Database("old")
-        assert other_worker.read("k", db.load) == "old"
-
-        def commit_while_memcached_is_frozen():
-            server.pause()
-            db.value = "new"
-
-        cache.write("k", commit_while_memcached_is_frozen, lambda r: {"all": "new"})
-        assert cache.suspect
-        server.resume()
-        wait_for(lambda: not cache.suspect, 10, what="the entry voided after the outage")
-        assert other_worker.read("k", db.load) == "new"
-    finally:
-        server.stop()
-
-
-@pytest.mark.services
-def test_an_unannounced_write_whose_settlement_lands_leaves_nothing_to_recover():
+def test_an_unannounced_write_whose_settlement_lands_leaves_nothing_to_recover(server):
     """The settlement of a write the log did not announce voids the entry by itself."""
-    server = start_service(Memcached)
-    try:
-        clock = Clock()
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
-        other_worker = CoherentCache(CacheClient([server.address], timeout=0.1))
-        db = Database("old")
-        assert other_worker.read("k", db.load) == "old"
+    clock = Clock()
+    cache = _worker(server, clock)
+    other_worker = _worker(server)
+    db = Database("old")
+    assert other_worker.read("k", db.load) == "old"
 
-        def commit_once_memcached_answers():
-            _back(server, cache.client, clock)
-            db.value = "new"
-
-        server.pause()
-        cache.write("k", commit_once_memcached_answers, lambda r: {"all": "new"})
-        assert not cache.suspect
-        assert other_worker.read("k", db.load) == "new"
-    finally:
-        server.stop()
-
-
-@pytest.mark.services
-def test_failed_reads_leave_every_entry_valid():
-    server = start_service(Memcached)
-    try:
-        clock = Clock()
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
-        db = Database("v")
-        assert cache.read("k", db.load) == "v"
-        server.pause()
-        assert cache.read("k", db.load) == "v" and db.loads == 2  # from the database
-        assert not cache.suspect
+    def commit_once_memcached_answers():
         _back(server, cache.client, clock)
-        assert cache.read("k", db.load) == "v" and db.loads == 2  # the entry is still a hit
-    finally:
-        server.stop()
+        db.value = "new"
+
+    server.pause()
+    cache.write("k", commit_once_memcached_answers, lambda r: {"all": "new"})
+    assert not cache.suspect
+    assert other_worker.read("k", db.load) == "new"
 
 
 @pytest.mark.services
-def test_more_entries_left_stale_than_a_process_remembers_bump_the_epoch(monkeypatch):
+def test_failed_reads_leave_every_entry_valid(server):
+    clock = Clock()
+    cache = _worker(server, clock)
+    db = Database("v")
+    assert cache.read("k", db.load) == "v"
+    server.pause()
+    assert cache.read("k", db.load) == "v" and db.loads == 2  # from the database
+    assert not cache.suspect
+    _back(server, cache.client, clock)
+    assert cache.read("k", db.load) == "v" and db.loads == 2  # the entry is still a hit
+
+
+@pytest.mark.services
+def test_more_entries_left_stale_than_a_process_remembers_bump_the_epoch(server, monkeypatch):
     from syncstorage.infra import memcache
 
     monkeypatch.setattr(memcache, "MAX_PENDING", 2)
-    server = start_service(Memcached)
-    try:
-        clock = Clock()
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
-        untouched = Database("kept")
-        assert cache.read("untouched", untouched.load) == "kept"
-        epoch = _epoch(server, cache)
-        server.pause()
-        for name in ("a", "b", "c"):
-            cache.write(name, lambda: None)
-        _back(server, cache.client, clock)
-        wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
-        assert int(_epoch(server, cache)) == int(epoch) + 1
-        assert cache.read("untouched", untouched.load) == "kept" and untouched.loads == 2  # rebuilt
-    finally:
-        server.stop()
+    clock = Clock()
+    cache = _worker(server, clock)
+    untouched = Database("kept")
+    assert cache.read("untouched", untouched.load) == "kept"
+    epoch = _epoch(server, cache)
+    server.pause()
+    for name in ("a", "b", "c"):
+        cache.write(name, lambda: None)
+    _back(server, cache.client, clock)
+    wait_for(lambda: not cache.suspect, 10, what="the epoch bump after the outage")
+    assert int(_epoch(server, cache)) == int(epoch) + 1
+    assert cache.read("untouched", untouched.load) == "kept" and untouched.loads == 2  # rebuilt
 
 
 @pytest.mark.services
-def test_a_failed_invalidation_is_done_once_memcached_answers():
-    server = start_service(Memcached)
-    try:
-        clock = Clock()
-        cache = CoherentCache(CacheClient([server.address], timeout=0.1, clock=clock))
-        db = Database("old")
-        assert cache.read("k", db.load) == "old"
-        server.pause()
-        db.value = "moved"
-        cache.invalidate("k")
-        assert cache.suspect
-        _back(server, cache.client, clock)
-        wait_for(lambda: not cache.suspect, 10, what="the invalidation after the outage")
-        assert cache.read("k", db.load) == "moved" and db.loads == 2
-        assert cache.read("k", db.load) == "moved" and db.loads == 2  # filled again, a hit
-    finally:
-        server.stop()
+def test_a_failed_invalidation_is_done_once_memcached_answers(server):
+    clock = Clock()
+    cache = _worker(server, clock)
+    db = Database("old")
+    assert cache.read("k", db.load) == "old"
+    server.pause()
+    db.value = "moved"
+    cache.invalidate("k")
+    assert cache.suspect
+    _back(server, cache.client, clock)
+    wait_for(lambda: not cache.suspect, 10, what="the invalidation after the outage")
+    assert cache.read("k", db.load) == "moved" and db.loads == 2
+    assert cache.read("k", db.load) == "moved" and db.loads == 2  # filled again, a hit
 
 
 @pytest.mark.services
