@@ -134,8 +134,11 @@ class CacheClient:
         ``pylibmc.NotFound`` is an answer, not a failure.
         """
         local = self._local
-        if getattr(local, "held_until", 0.0) > self.clock():
-            raise HeldOff(f"memcached {operation}: held off after a failed call")
+        held_until = getattr(local, "held_until", None)
+        if held_until is not None:  # only after a failure: no clock read on the usual call
+            if held_until > self.clock():
+                raise HeldOff(f"memcached {operation}: held off after a failed call")
+            local.held_until = None
         started = time.perf_counter()
         try:
             result = getattr(self.client, operation)(*args)
