@@ -1,5 +1,6 @@
 """memcached in front of the hot calls: no SQL on hits, and never a stale answer."""
 import base64
+import http.client
 import json
 import os
 import subprocess
@@ -137,7 +138,7 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
 
     try:
         wait_for(lambda: call("/info/collections")[0] == 200, 60, interval=0.2, what="gunicorn")
-        failures, stale = [], []
+        failures, broken, stale = [], [], []
         done = []  # one entry per completed write
         outage = {}
 
@@ -156,6 +157,8 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
                     done.append(n)
                 except urllib.error.HTTPError as error:
                     failures.append(error.code)
+                except (OSError, http.client.HTTPException) as error:  # no answer at all: a worker died?
+                    broken.append(repr(error))
 
         def restart_memcached():
             wait_for(lambda: len(done) >= 40, 60, interval=0.01, what="writes before the outage")
@@ -175,10 +178,15 @@ def test_two_workers_many_writers_and_a_memcached_restart(mysql_url, private_mem
             t.start()
         for t in threads:
             t.join()
+        log.flush()
+        server_log = (tmp_path / "gunicorn.log").read_text(errors="replace")
+        assert broken == [], server_log[-4000:]
+        assert server_log.count("Booting worker") == 2, server_log[-4000:]  # none died and was replaced
         assert outage["to"] - outage["from"] >= 40 and len(done) > outage["to"]  # before, during and after
         assert failures == [] and stale == []
         assert_views_equal_sql(lambda path: call(path)[2], engine, userid)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
         engine.dispose()
