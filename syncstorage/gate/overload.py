@@ -91,6 +91,12 @@ class Admission:
     def pressure(self, in_flight: int) -> float | None:
         """The highest signal share (0..1), or None when every signal is below its soft threshold."""
         s = self.signals
+        soft = self.soft_fraction
+        # The usual answer, as _share decides it, without building the shares: every request asks.
+        if (soft <= 0 or (s.pool_fraction < soft and (not self.enabled or in_flight / self.max_concurrent < soft))) \
+                and (self.db_latency_soft <= 0 or s.db_latency < self.db_latency_soft) \
+                and (self.queue_soft <= 0 or s.queue_wait < self.queue_soft):
+            return None
         shares = [_share(s.pool_fraction, self.soft_fraction, 1.0),
                   _share(s.db_latency, self.db_latency_soft, 4 * self.db_latency_soft),
                   _share(s.queue_wait, self.queue_soft, 4 * self.queue_soft)]

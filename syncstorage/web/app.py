@@ -92,7 +92,14 @@ class SyncApp:
                 s.admission.leave()
         if call.headers:
             response.headers.update(call.headers)
-        response.headers["X-Weave-Timestamp"] = timestamps.render(call.ts)
+        # Only here is X-Weave-Timestamp set, so it goes straight onto the list; the
+        # headers view would compare every header's lower-cased name first.
+        headerlist = response.headerlist
+        headerlist.append(("X-Weave-Timestamp", timestamps.render(call.ts)))
+        backoff = None  # for the log line: ours, or the error response's
+        for name, value in headerlist:
+            if name == "X-Weave-Backoff":  # the one spelling this server writes
+                backoff = value
         seconds = time.perf_counter() - started
         route = call.route or "unmatched"
         status = response.status_code
@@ -100,7 +107,7 @@ class SyncApp:
         errno = response.text if status == 400 and response.content_type == "application/json" else None
         log_request(method=req.method, route=route, status=status, seconds=seconds,
                     userid=call.user.userid if call.user else None, errno=errno,
-                    backoff=response.headers.get("X-Weave-Backoff"), crash_id=crash_id)
+                    backoff=backoff, crash_id=crash_id)
         return response(environ, start_response)
 
     def apply_node_status(self, call: Call, raw_path: str) -> None:

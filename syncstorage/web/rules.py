@@ -50,7 +50,8 @@ def authenticate(services: Services, call: Call) -> User:
         if username in userids:
             wanted.append((services.storage.cache, CachedStorage.key(userids[username])))
         prefetch(services.prefetch_client, wanted)
-    call.user = services.authenticator.authenticate(call.req.headers.get("Authorization"), username, call.client)
+    call.user = services.authenticator.authenticate(call.req.environ.get("HTTP_AUTHORIZATION"), username,
+                                                    call.client)
     if call.role == "storage":
         check_assignment(services, call, call.user)
     if services.prefetch_client is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from syncstorage.web.app import make_app
 from syncstorage.infra.config import load_settings
-from syncstorage.gate.overload import Admission, LoadSignals
+from syncstorage.gate.overload import Admission, LoadSignals, _share
 
 from ..conftest import PASSWORD, new_username, password_hash
 
@@ -35,6 +35,30 @@ def test_database_latency_pool_use_and_queue_time_raise_the_backoff():
         signals.observe_queue(2.0)  # far past the hard end (1 s)
     assert admission.backoff(1) == 1860
     assert Admission(0, signals=LoadSignals()).backoff(100) is None  # no bound and no pressure
+
+
+def test_pressure_is_the_highest_share_whatever_the_thresholds():
+    # pressure() answers "below every soft threshold" without building the shares; it must
+    # agree with them everywhere, including on the thresholds themselves and with signals off.
+    signals = LoadSignals()
+    for max_concurrent in (0, 4):
+        for soft in (0.0, 0.5, 0.75):
+            for db_soft, queue_soft in ((0.0, 0.0), (0.1, 0.25)):
+                admission = Admission(max_concurrent, soft_fraction=soft, db_latency_soft=db_soft,
+                                      queue_soft=queue_soft, signals=signals)
+                for in_use, capacity in ((0, 0), (0, 4), (2, 4), (3, 4), (4, 4)):
+                    for latency in (0.0, 0.1, 0.25, 0.5):
+                        for wait in (0.0, 0.25, 2.0):
+                            for in_flight in (0, 2, 3, 4):
+                                signals.pool_in_use, signals.pool_capacity = in_use, capacity
+                                signals.db_latency, signals.queue_wait = latency, wait
+                                shares = [_share(signals.pool_fraction, soft, 1.0),
+                                          _share(latency, db_soft, 4 * db_soft),
+                                          _share(wait, queue_soft, 4 * queue_soft)]
+                                if max_concurrent > 0:
+                                    shares.append(_share(in_flight / max_concurrent, soft, 1.0))
+                                shares = [x for x in shares if x is not None]
+                                assert admission.pressure(in_flight) == (max(shares) if shares else None)
 
 
 def test_requests_that_waited_too_long_are_refused(node):

@@ -42,6 +42,21 @@ def test_every_request_gets_one_json_line(testapp, user, root, request_lines):
     assert (missing["route"], missing["status"], missing["user"]) == ("unmatched", 404, None)
 
 
+def test_the_line_says_the_backoff_the_response_carries(make_testapp, request_lines):
+    app = make_testapp(node__status_refresh=0, storage__retry_after=900)
+    status = app.app.services.node_status
+    status.set("backoff:120")  # added to the response by the pipeline
+    asked = app.get("/user/1.0/someone")
+    status.set("down")  # the error response's own header
+    refused = app.get("/user/1.0/someone", status=503)
+    status.set("ok")
+    plain = app.get("/user/1.0/someone")
+    for res in (asked, refused, plain):  # and every response one X-Weave-Timestamp
+        assert len(res.headers.getall("X-Weave-Timestamp")) == 1
+    assert [line["backoff"] for line in request_lines[-3:]] == ["120", "900", None]
+    assert (asked.headers["X-Weave-Backoff"], refused.headers["X-Weave-Backoff"]) == ("120", "900")
+
+
 def test_request_metrics_count_routes_and_statuses(testapp, root):
     def count(route, status):
         text = testapp.get("/__metrics__", extra_environ={"REMOTE_ADDR": "127.0.0.1"}).text
