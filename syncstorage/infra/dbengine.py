@@ -48,7 +48,7 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
     thread): the connection is dropped and the request fails with BackendError, and
     the pool opens new connections once a server answers again (a disconnect seen on
     one connection renews them all; one idle more than ``idle_ping`` seconds is pinged
-    before use).  ``read_timeout=None`` waits for ever (schema migrations).  With the C driver
+    before use).  The pool hands out the connection returned last (LIFO).  ``read_timeout=None`` waits for ever (schema migrations).  With the C driver
     (``mysql+mysqldb://``) the timeouts are whole seconds, rounded up."""
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
@@ -70,7 +70,10 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
         engine = sa.create_engine(
             sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
             pool_recycle=3600, isolation_level="READ COMMITTED", pool_reset_on_return=None,
-            connect_args=timeouts)
+            # The connection returned last is used next: a lightly loaded worker keeps using
+            # one warm connection instead of rotating through every pooled one, each then
+            # idle long enough to need a ping round trip first (_ping_when_idle).
+            pool_use_lifo=True, connect_args=timeouts)
         if engine.dialect.driver == "pymysql":
             open_connections_as(engine, mysqlconn.Connection)
         elif engine.dialect.driver == "mysqldb":

@@ -45,6 +45,29 @@ def test_a_connection_in_steady_use_is_not_pinged(pooled):
     assert pings == []
 
 
+def test_a_lightly_loaded_pool_keeps_using_its_last_connection(mariadb, monkeypatch):
+    """Requests now and then, after a burst opened several connections: each takes the
+    connection returned last (still warm, never idle long enough to be pinged), not the
+    one idle the longest, which a FIFO pool would hand out and ping every time."""
+    clock = Clock()
+    engine = create_engine(mariadb.create_database("dbengine_lifo"), pool_size=3, max_overflow=0, clock=clock)
+    pings = []
+    real = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or real(conn))
+    try:
+        burst = [engine.connect() for _ in range(3)]
+        ids = [conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar() for conn in burst]
+        for conn in burst:
+            conn.close()
+        used = set()
+        for _ in range(6):
+            clock.now += 0.6  # under the ping interval for one connection, over it for three in turn
+            used.add(_connection_id(engine))
+        assert used == {ids[-1]} and pings == []
+    finally:
+        engine.dispose()
+
+
 def test_an_idle_connection_dropped_by_the_server_is_replaced_before_use(pooled, mariadb):
     engine, clock, pings = pooled
     first = _connection_id(engine)
