@@ -48,7 +48,8 @@ def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 4, pool_t
     thread): the connection is dropped and the request fails with BackendError, and
     the pool opens new connections once a server answers again (a disconnect seen on
     one connection renews them all; one idle more than ``idle_ping`` seconds is pinged
-    before use).  The pool hands out the connection returned last (LIFO).  ``read_timeout=None`` waits for ever (schema migrations).  With the C driver
+    before use); its pool hands out the connection returned last (LIFO).
+    ``read_timeout=None`` waits for ever (schema migrations).  With the C driver
     (``mysql+mysqldb://``) the timeouts are whole seconds, rounded up."""
     sa_url = sa.engine.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
