@@ -1,8 +1,9 @@
 """Single-endpoint ceilings with wrk, reported as ratios to a trivial WSGI app
 measured under the same gunicorn settings in the same run.
 
-    python -m loadtest.ceilings [--backend mysql|sqlite] [--driver pymysql|mysqlclient]
+    python -m loadtest.ceilings [--backend mysql|sqlite] [--driver pymysql|mysqlclient] [--memcached]
                                 [--duration 10] [--connections 16] [--payload record|flat]
+                                [--pairs 6] [--pair-seconds 2]
 
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
@@ -23,6 +24,12 @@ Between the trivial app and the real endpoint sit the stack's floors
 (loadtest/floor_app.py): Routes + WebOb alone and, with --memcached, plus the
 one memcached round trip a cache hit makes.  They show how much of the gap is
 the stack's and the cache's, and how much is the server's own work.
+
+With --memcached, the cached info/collections and that floor are also measured in
+``--pairs`` short alternating runs (``--pair-seconds`` each, in ABBA order, so that
+a drift of the shared machine's speed weighs on both alike), and the ratio is given
+per pair, as their median and over all pairs: the one long run of each, a minute
+apart, is at the mercy of whatever else the box runs in that minute.
 """
 from __future__ import annotations
 
@@ -110,6 +117,32 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
             for label, url, script, script_args in scenarios}
 
 
+def alternated(first, second, pairs: int) -> list[tuple[float, float]]:
+    """``pairs`` (first, second) results of the two measurements, run in ABBA order
+    (first, second, second, first, ...): a steady drift of the machine's speed
+    during the pairs favours neither."""
+    results = []
+    for n in range(pairs):
+        if n % 2 == 0:
+            a = first()
+            b = second()
+        else:
+            b = second()
+            a = first()
+        results.append((a, b))
+    return results
+
+
+def pairs_line(label: str, base_label: str, pairs: list[tuple[float, float]], seconds: int) -> str:
+    """The ratio of ``label`` to ``base_label`` per alternated pair, their median, and over all."""
+    ratios = sorted(b / a for a, b in pairs)
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    overall = sum(b for _a, b in pairs) / sum(a for a, _b in pairs)
+    return (f"{label} / {base_label}, {len(pairs)} alternated pairs of {seconds} s (ABBA): "
+            f"{' '.join(f'{b / a:.2f}' for a, b in pairs)}; median {median:.2f}, over all pairs {overall:.2f}")
+
+
 def table(runs: dict) -> list[str]:
     ceiling = runs[TRIVIAL]["rps"]
     accounted_runs = all("server_cpu_us" in r for r in runs.values())
@@ -193,6 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--payload", choices=("record", "flat"), default="record",
                         help="what the POST writes: record-shaped JSON (default) or flat text")
+    parser.add_argument("--pairs", type=int, default=6,
+                        help="alternated short runs of cached info/collections and its floor (with --memcached)")
+    parser.add_argument("--pair-seconds", type=int, default=2, help="seconds of each alternated run")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--log-dir", default="loadtest/results/ceilings",
                         help="where the servers' logs go (default: an ignored folder, not the work tree)")
@@ -233,6 +269,14 @@ def main(argv=None) -> int:
         payload = rawdb.PAYLOADS[args.payload]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
                        floor_bases, pids, shared, payload)
+        info_pairs = []
+        if FLOOR_CACHE in floor_bases and args.pairs > 0:
+            path, token = f"/1.1/{users[0]}/info/collections", servers.basic_token(users[0])
+
+            def requests_per_second(url):
+                return lambda: wrk(url, "get.lua", [token], args.pair_seconds, args.connections)["rps"]
+            info_pairs = alternated(requests_per_second(floor_bases[FLOOR_CACHE] + path),
+                                    requests_per_second(base + path), args.pairs)
         for proc in procs:  # the raw clients get the CPU the servers had
             servers.stop(proc)
         procs = []
@@ -256,8 +300,11 @@ def main(argv=None) -> int:
           f"{'PyMySQL (and mysqlclient where named)' if args.backend == 'mysql' else 'sqlite3'}, "
           f"{args.duration} s each):\n")
     print("\n".join(against_raw(runs, raw)))
+    if info_pairs:
+        print("\n" + pairs_line(f"cached {INFO}", FLOOR_CACHE, info_pairs, args.pair_seconds))
     if args.json:
-        Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs, "raw": raw}, indent=2))
+        Path(args.json).write_text(json.dumps({"backend": args.backend, "runs": runs, "raw": raw,
+                                               "info_floor_pairs": info_pairs}, indent=2))
     return 0
 
 

@@ -40,3 +40,18 @@ def test_the_app_in_process_splits_the_gap_between_the_database_and_the_server()
     assert f"| {ceilings.POST} (records/s) | 6,000 | 12,000 ({ceilings.INPROCESS_POST}) | 0.50 |" in lines
     assert f"| {ceilings.INPROCESS_GET} (records/s) | 30,000 | 60,000 ({ceilings.RAW_READ}) | 0.50 |" in lines
     assert f"| {ceilings.INPROCESS_POST} (records/s) | 12,000 | 24,000 ({ceilings.RAW_UPSERT}) | 0.50 |" in lines
+
+
+def test_alternated_pairs_run_in_abba_order_and_cancel_a_steady_drift():
+    calls = []
+
+    def measure(name, rps):
+        def run():
+            calls.append(name)
+            return rps * (1 - 0.05 * len(calls))  # the machine slows down steadily during the pairs
+        return run
+    pairs = ceilings.alternated(measure("floor", 1000), measure("server", 850), 4)
+    assert calls == ["floor", "server", "server", "floor"] * 2
+    # each pair alone is off by the drift, in turn each way; over all pairs the true 0.85 comes back
+    assert ceilings.pairs_line("info", "floor", pairs, 2) == (
+        "info / floor, 4 alternated pairs of 2 s (ABBA): 0.81 0.90 0.79 0.92; median 0.85, over all pairs 0.85")
