@@ -3,7 +3,7 @@ measured under the same gunicorn settings in the same run.
 
     python -m loadtest.ceilings [--backend mysql|sqlite] [--driver pymysql|mysqlclient] [--memcached]
                                 [--duration 10] [--connections 16] [--payload record|flat]
-                                [--pairs 6] [--pair-seconds 2]
+                                [--pairs 6] [--pair-seconds 3]
 
 Everything runs on loopback: a throwaway MariaDB (for --backend mysql), the
 server under gunicorn (gthread), the trivial app, and wrk.  Every run is bounded.
@@ -27,9 +27,10 @@ the stack's and the cache's, and how much is the server's own work.
 
 With --memcached, the cached info/collections and that floor are also measured in
 ``--pairs`` short alternating runs (``--pair-seconds`` each, in ABBA order, so that
-a drift of the shared machine's speed weighs on both alike), and the ratio is given
-per pair, as their median and over all pairs: the one long run of each, a minute
-apart, is at the mercy of whatever else the box runs in that minute.
+a drift of the shared machine's speed weighs on both alike; right after the info
+run, before the POST's write load keeps MariaDB busy for seconds), and the ratio is
+given per pair, as their median and over all pairs: the one long run of each, a
+minute apart, is at the mercy of whatever else the box runs in that minute.
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ RAW_UPSERT_C = "raw 100-row upserts, mysqlclient"
 RAW_READ_C = "raw 100-row range reads, mysqlclient"
 INPROCESS_POST = "the app's POST in-process, no HTTP server"
 INPROCESS_GET = "the app's GET in-process, no HTTP server"
+PAIRS = "alternated pairs"  # measure()'s (floor, server) requests/s of the alternated runs
 
 
 def wrk(url: str, script: str, args: list[str], duration: int, connections: int, threads: int = 2) -> dict:
@@ -91,10 +93,14 @@ def accounted(run, server: list[int] | None, shared: list[int]) -> dict:
 
 def measure(base: str, trivial_base: str, users: list[str], duration: int, connections: int,
             floors: dict[str, str] | None = None, pids: dict[str, list[int]] | None = None,
-            shared: list[int] = (), payload: str = "x" * 500) -> dict:
+            shared: list[int] = (), payload: str = "x" * 500, pairs: int = 0, pair_seconds: int = 3) -> dict:
     """The ceilings; ``users`` are existing accounts with the load-test password, ``floors``
     maps a floor's label to its server's base URL.  With ``pids`` (scenario -> its
-    server's processes) each result also says what the CPU went on (:func:`accounted`)."""
+    server's processes) each result also says what the CPU went on (:func:`accounted`).
+    With ``pairs`` and the floor with memcached, the cached info/collections and that floor
+    are also run alternated (:func:`alternated`) right after the info run, before the record
+    paths' write load leaves the database busy: their (floor, server) requests/s are under
+    the key ``PAIRS``."""
     tokens = [servers.basic_token(name) for name in users]
     for _round in range(4):  # let every worker verify every account once (KDF) before measuring
         for name, token in zip(users, tokens):
@@ -112,9 +118,16 @@ def measure(base: str, trivial_base: str, users: list[str], duration: int, conne
     scenarios += [(INFO, base + path, "get.lua", [tokens[0]]),
                   (GET, f"{base}/1.1/{users[0]}/storage/history?full=1", "get.lua", [tokens[0]]),
                   (POST, base, "post_batch.lua", [",".join(tokens), "100", payload])]
-    return {label: accounted(lambda: wrk(url, script, script_args, duration, connections),
-                             (pids or {}).get(label), list(shared))
-            for label, url, script, script_args in scenarios}
+    runs = {}
+    for label, url, script, script_args in scenarios:
+        runs[label] = accounted(lambda: wrk(url, script, script_args, duration, connections),
+                                (pids or {}).get(label), list(shared))
+        if label == INFO and pairs > 0 and FLOOR_CACHE in (floors or {}):
+            def requests_per_second(url):
+                return lambda: wrk(url, "get.lua", [tokens[0]], pair_seconds, connections)["rps"]
+            runs[PAIRS] = alternated(requests_per_second(floors[FLOOR_CACHE] + path),
+                                     requests_per_second(base + path), pairs)
+    return runs
 
 
 def alternated(first, second, pairs: int) -> list[tuple[float, float]]:
@@ -228,7 +241,7 @@ def main(argv=None) -> int:
                         help="what the POST writes: record-shaped JSON (default) or flat text")
     parser.add_argument("--pairs", type=int, default=6,
                         help="alternated short runs of cached info/collections and its floor (with --memcached)")
-    parser.add_argument("--pair-seconds", type=int, default=2, help="seconds of each alternated run")
+    parser.add_argument("--pair-seconds", type=int, default=3, help="seconds of each alternated run")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--log-dir", default="loadtest/results/ceilings",
                         help="where the servers' logs go (default: an ignored folder, not the work tree)")
@@ -268,15 +281,8 @@ def main(argv=None) -> int:
         users = [servers.create_account(base, f"ceiling{n}@example.com") for n in range(args.users)]
         payload = rawdb.PAYLOADS[args.payload]
         runs = measure(base, f"http://127.0.0.1:{trivial_port}", users, args.duration, args.connections,
-                       floor_bases, pids, shared, payload)
-        info_pairs = []
-        if FLOOR_CACHE in floor_bases and args.pairs > 0:
-            path, token = f"/1.1/{users[0]}/info/collections", servers.basic_token(users[0])
-
-            def requests_per_second(url):
-                return lambda: wrk(url, "get.lua", [token], args.pair_seconds, args.connections)["rps"]
-            info_pairs = alternated(requests_per_second(floor_bases[FLOOR_CACHE] + path),
-                                    requests_per_second(base + path), args.pairs)
+                       floor_bases, pids, shared, payload, args.pairs, args.pair_seconds)
+        info_pairs = runs.pop(PAIRS, [])
         for proc in procs:  # the raw clients get the CPU the servers had
             servers.stop(proc)
         procs = []
