@@ -38,6 +38,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,9 +149,7 @@ def alternated(first, second, pairs: int) -> list[tuple[float, float]]:
 
 def pairs_line(label: str, base_label: str, pairs: list[tuple[float, float]], seconds: int) -> str:
     """The ratio of ``label`` to ``base_label`` per alternated pair, their median, and over all."""
-    ratios = sorted(b / a for a, b in pairs)
-    middle = len(ratios) // 2
-    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    median = statistics.median(b / a for a, b in pairs)
     overall = sum(b for _a, b in pairs) / sum(a for a, _b in pairs)
     return (f"{label} / {base_label}, {len(pairs)} alternated pairs of {seconds} s (ABBA): "
             f"{' '.join(f'{b / a:.2f}' for a, b in pairs)}; median {median:.2f}, over all pairs {overall:.2f}")
