@@ -222,9 +222,14 @@ def fail_open(client: CacheClient, operation: str, *args, default: Any = None) -
     try:
         return client.call(operation, *args)
     except pylibmc.Error as error:
-        metrics.CACHE_ERRORS.labels(operation).inc()
-        OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
+        report_failure(operation, error)
         return default
+
+
+def report_failure(operation: str, error: Exception) -> None:
+    """A failed memcached ``operation``: counted, and warned about (throttled per operation)."""
+    metrics.CACHE_ERRORS.labels(operation).inc()
+    OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
 
 
 # Entries fetched ahead for the request this thread is serving (see prefetch()).
@@ -359,8 +364,7 @@ class CoherentCache:
         try:
             return self.client.call(operation, *args)
         except pylibmc.Error as error:
-            metrics.CACHE_ERRORS.labels(operation).inc()
-            OUTAGE_WARNINGS.warning(operation, "memcached %s failed: %s", operation, error)
+            report_failure(operation, error)
             raise CacheError(str(error)) from error
 
     def _remember(self, key: str) -> None:
