@@ -7,7 +7,8 @@ of writes and the X-If-Unmodified-Since pre-check.  Counts of a collection
 whose ``min_ttl`` has passed are recounted from SQL (records expired since).
 Writes go through :meth:`CoherentCache.write`, which keeps the entry coherent
 and patches it with the collection's row as the transaction committed it.
-Record reads (collection and item GETs) always go to SQL.
+Record reads go to SQL, except a collection GET with ``newer`` the entry shows
+has nothing to return (an empty collection, or nothing newer).
 """
 from __future__ import annotations
 
@@ -70,6 +71,14 @@ class CachedStorage(Storage):
         return totals.modified if totals else None
 
     def get_items(self, userid: int, collection: str, query: ItemQuery, ts: int, full: bool) -> list:
+        # A client asking what changed since its last sync often asks of a collection that did
+        # not change: the entry (the user's user_collections rows, coherent, and usually
+        # prefetched with the credentials) says so without a range read.  Other reads go to
+        # SQL at once: where records are found, reading the entry first costs without saving.
+        if query.newer is not None:
+            totals = self._cached_totals(userid).get(collection)
+            if totals is None or totals[_MODIFIED] <= query.newer:
+                return []  # no records, or none newer than the collection's last change
         return self.store.get_items(userid, collection, query, ts, full)
 
     def get_item(self, userid: int, collection: str, item_id: str, ts: int):
