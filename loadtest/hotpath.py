@@ -1,7 +1,8 @@
 """The app's own CPU for the hot paths, measured in-process, beside its baselines.
 
     python -m loadtest.hotpath [--backend mysql|sqlite] [--driver pymysql|mysqlclient] [--requests 20000]
-                               [--profile 25] [--paths info,post,get] [--payload record|flat] [--instructions]
+                               [--profile 25] [--paths info,post,get,unchanged] [--payload record|flat]
+                               [--instructions]
 
 No HTTP server and no load generator: the WSGI callable is called directly,
 so the figures are the CPU the application adds to what gunicorn already
@@ -13,7 +14,10 @@ spends on a request.  Paths (memcached in front):
   same 100-row upsert sent raw with the driver (loadtest/rawdb.py), with PyMySQL's own
   string literals and with the server's;
 * ``get``: ``GET storage/history?full=1`` of those 100 records, beside the client CPU
-  of the raw 100-row range read.
+  of the raw 100-row range read;
+* ``unchanged``: ``GET storage/history?full=1&newer=<its last change>``, a client asking
+  what changed since its last sync of a collection that did not change, beside the
+  baselines of ``info`` (the cached entry answers it, as it answers info/collections).
 
 The raw baselines are sent with PyMySQL; with ``--driver mysqlclient`` (the server on
 the C driver, syncstorage/infra/mysqlclient.py) also with mysqlclient.
@@ -61,7 +65,7 @@ from loadtest.floor_app import make_floor_app
 from loadtest.services import DRIVERS
 
 LABELS = {"info": "cached GET info/collections", "post": "POST 100 records (500 B)",
-          "get": "GET 100 full records"}
+          "get": "GET 100 full records", "unchanged": "GET history?newer= (nothing newer)"}
 # path -> its baselines: (--measure side, label, rawdb.operation options)
 BASELINES = {"post": [("baseline", "raw 100-row upsert", {"driver": "pymysql"}),
                       ("baseline-literals", "raw 100-row upsert with the server's literals",
@@ -73,6 +77,9 @@ BASELINES = {"post": [("baseline", "raw 100-row upsert", {"driver": "pymysql"}),
 C_BASELINES = {"post": [("baseline-c", "raw 100-row upsert, mysqlclient", {"driver": "mysqlclient"})],
                "get": [("baseline-c", "raw 100-row range read, mysqlclient", {"driver": "mysqlclient"})],
                "info": []}
+# paths whose baselines are WSGI apps called the same way (the others': raw database operations)
+APP_BASELINED = ("info", "unchanged")
+BASELINES["unchanged"], C_BASELINES["unchanged"] = BASELINES["info"], C_BASELINES["info"]
 
 
 def baselines(kind: str, driver: str) -> list[tuple[str, str, dict]]:
@@ -235,7 +242,8 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=("mysql", "sqlite"), default="mysql")
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
-    parser.add_argument("--paths", default="info,post,get", help="which of info, post, get to measure")
+    parser.add_argument("--paths", default="info,post,get,unchanged",
+                        help="which of info, post, get, unchanged to measure")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     parser.add_argument("--syscalls", action="store_true", help="count system calls per call (strace)")
@@ -296,18 +304,24 @@ def main(argv=None) -> int:
         status, body = call(app, environ_for("POST", history, token, batch))
         if not status.startswith("200"):
             raise SystemExit(f"POST failed: {status} {body!r}")
+        _status, body = call(app, environ_for("GET", path, token))
+        newer = f"full=1&newer={json.loads(body)['history']:.2f}"
         makers = {"info": lambda: environ_for("GET", path, token),
                   "post": lambda: environ_for("POST", history, token, batch),
-                  "get": lambda: dict(environ_for("GET", history, token), QUERY_STRING="full=1")}
+                  "get": lambda: dict(environ_for("GET", history, token), QUERY_STRING="full=1"),
+                  "unchanged": lambda: dict(environ_for("GET", history, token), QUERY_STRING=newer)}
         status, body = call(app, makers["get"]())
         if not status.startswith("200") or len(json.loads(body)) != 100:
             raise SystemExit(f"GET failed: {status}")
+        status, body = call(app, makers["unchanged"]())
+        if not status.startswith("200") or json.loads(body) != []:
+            raise SystemExit(f"GET newer= failed: {status} {body!r}")
         paths = [p for p in args.paths.split(",") if p]
         userid = app.services.userdb.get_user(name).userid
         shards = app.services.storage.store.shards if hasattr(app.services.storage, "store") \
             else app.services.storage.shards
-        # the info path's baselines: (WSGI app, environ maker)
-        info_baselines = {"baseline": (trivial_app.application, lambda: environ_for("GET", "/")),
+        # the baselines of APP_BASELINED paths: (WSGI app, environ maker)
+        app_baselines = {"baseline": (trivial_app.application, lambda: environ_for("GET", "/")),
                           "floor": (make_floor_app([memcached.address]), makers["info"])}
         if args.measure:  # a child of --instructions: one path or its baseline, then nothing else
             kind = paths[0]
@@ -315,8 +329,8 @@ def main(argv=None) -> int:
                 call(app, makers[kind]())
             if args.measure == "app":
                 calls = [(call, app, makers[kind]()) for _ in range(args.requests)]
-            elif kind == "info":
-                baseline_app, baseline_env = info_baselines[args.measure]
+            elif kind in APP_BASELINED:
+                baseline_app, baseline_env = app_baselines[args.measure]
                 for _warm in range(3):  # the floor's entries stored, its connection open
                     call(baseline_app, baseline_env())
                 calls = [(call, baseline_app, baseline_env()) for _ in range(args.requests)]
@@ -333,33 +347,33 @@ def main(argv=None) -> int:
             print(f"backend={args.backend}+memcached: system calls of the measuring thread, {calls} calls each")
             for kind in paths:
                 runs = [(LABELS[kind], app, makers[kind])]
-                if kind == "info":
-                    runs += [(label, *info_baselines[side]) for side, label, _options in baselines(kind, args.driver)]
+                if kind in APP_BASELINED:
+                    runs += [(label, *app_baselines[side]) for side, label, _options in baselines(kind, args.driver)]
                 for label, wsgi_app, make_env in runs:
                     for _warm in range(20):
                         call(wsgi_app, make_env())
                     envs = [make_env() for _ in range(calls)]
                     counts = count_syscalls(lambda: [call(wsgi_app, e) for e in envs], calls, tmp)
                     print(syscalls_line(label, counts))
-                for _side, label, options in baselines(kind, args.driver) if kind != "info" else ():
+                for _side, label, options in baselines(kind, args.driver) if kind not in APP_BASELINED else ():
                     print(syscalls_line("  " + label, raw_syscalls(kind, url, shards, userid, payload, options,
                                                                     calls, tmp)))
             return 0
         results = {}
         print(f"backend={args.backend}+memcached requests={args.requests} (CPU time of this process, best of 3)")
         for kind in paths:
-            count = args.requests if kind == "info" else max(1, args.requests // 20)
+            count = args.requests if kind in APP_BASELINED else max(1, args.requests // 20)
             app_seconds = per_request(app, makers[kind], count)
             print(f"{LABELS[kind] + ':':<29} {app_seconds * 1e6:9.1f} µs per request")
             measured = {}
             for side, label, options in baselines(kind, args.driver):
-                if kind == "info":
-                    seconds = per_request(*info_baselines[side], count)
+                if kind in APP_BASELINED:
+                    seconds = per_request(*app_baselines[side], count)
                 else:
                     seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
                                                repeat=count, payload=payload, **options)
                 measured[label] = seconds * 1e6
-                comparison = "" if side == "baseline" and kind == "info" else f"   ratio {seconds / app_seconds:.2f}"
+                comparison = "" if side == "baseline" and kind in APP_BASELINED else f"   ratio {seconds / app_seconds:.2f}"
                 print(f"{'':<31}{label}: {seconds * 1e6:.1f} µs{comparison}")
             first = baselines(kind, args.driver)[0][1]
             results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": measured[first], "baseline": first,

@@ -12,14 +12,16 @@ def test_hotpath_reports_the_app_and_the_trivial_app(tmp_path, memcached):  # th
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["app_us"] > 0 and result["trivial_us"] > 0  # measured; how they compare is the benchmark's job
-    assert set(result["paths"]) == {"info", "post", "get"}
+    assert set(result["paths"]) == {"info", "post", "get", "unchanged"}
     assert all(p["app_us"] > 0 and p["baseline_us"] > 0 for p in result["paths"].values())
     for line in ("cached GET info/collections:", "POST 100 records (500 B):", "raw 100-row upsert:",
                  "raw 100-row upsert with the server's literals:",
                  "GET 100 full records:", "raw 100-row range read:", "function calls",
+                 "GET history?newer= (nothing newer):",
                  "stack floor + one memcached get_multi (loadtest/floor_app.py):"):
         assert line in proc.stdout
-    assert result["paths"]["info"]["baselines_us"]["stack floor + one memcached get_multi (loadtest/floor_app.py)"] > 0
+    for kind in ("info", "unchanged"):
+        assert result["paths"][kind]["baselines_us"]["stack floor + one memcached get_multi (loadtest/floor_app.py)"] > 0
 
 
 def test_instruction_children_get_the_options_but_their_own_path_and_count():
