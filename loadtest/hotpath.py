@@ -322,7 +322,7 @@ def main(argv=None) -> int:
             else app.services.storage.shards
         # the baselines of APP_BASELINED paths: (WSGI app, environ maker)
         app_baselines = {"baseline": (trivial_app.application, lambda: environ_for("GET", "/")),
-                          "floor": (make_floor_app([memcached.address]), makers["info"])}
+                         "floor": (make_floor_app([memcached.address]), makers["info"])}
         if args.measure:  # a child of --instructions: one path or its baseline, then nothing else
             kind = paths[0]
             for _warm in range(3):  # pools, caches and verified credentials as in steady state
@@ -373,7 +373,8 @@ def main(argv=None) -> int:
                     seconds = rawdb.client_cpu("upsert" if kind == "post" else "read", url, shards, userid,
                                                repeat=count, payload=payload, **options)
                 measured[label] = seconds * 1e6
-                comparison = "" if side == "baseline" and kind in APP_BASELINED else f"   ratio {seconds / app_seconds:.2f}"
+                trivial = side == "baseline" and kind in APP_BASELINED  # no ratio to a do-nothing app
+                comparison = "" if trivial else f"   ratio {seconds / app_seconds:.2f}"
                 print(f"{'':<31}{label}: {seconds * 1e6:.1f} µs{comparison}")
             first = baselines(kind, args.driver)[0][1]
             results[kind] = {"app_us": app_seconds * 1e6, "baseline_us": measured[first], "baseline": first,
