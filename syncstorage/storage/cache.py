@@ -67,8 +67,8 @@ class CachedStorage(Storage):
         return sum(size for _, size in self._live(userid, ts).values())
 
     def get_collection_timestamp(self, userid: int, collection: str) -> int | None:
-        totals = self.get_collection_totals(userid).get(collection)
-        return totals.modified if totals else None
+        totals = self._cached_totals(userid).get(collection)
+        return totals[_MODIFIED] if totals else None
 
     def get_items(self, userid: int, collection: str, query: ItemQuery, ts: int, full: bool) -> list:
         # A client asking what changed since its last sync often asks of a collection that did
@@ -76,8 +76,8 @@ class CachedStorage(Storage):
         # prefetched with the credentials) says so without a range read.  Other reads go to
         # SQL at once: where records are found, reading the entry first costs without saving.
         if query.newer is not None:
-            totals = self._cached_totals(userid).get(collection)
-            if totals is None or totals[_MODIFIED] <= query.newer:
+            modified = self.get_collection_timestamp(userid, collection)
+            if modified is None or modified <= query.newer:
                 return []  # no records, or none newer than the collection's last change
         return self.store.get_items(userid, collection, query, ts, full)
 
